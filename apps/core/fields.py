@@ -1,0 +1,37 @@
+"""Serializer fields that refuse what DRF would quietly coerce, with rules the OpenAPI schema can state."""
+
+from django.core.validators import RegexValidator
+from rest_framework import serializers
+
+# ASCII whitespace only: the same set is trimmed here, matched by the schema's ECMAScript regex,
+# and matched by Python's re, so documented and enforced rules cannot drift apart.
+ASCII_WHITESPACE = " \t\n\r\f\v"
+_NO_NUL = r"^[^\x00]*$"
+_NOT_BLANK = r"^[^\x00]*[^\x00 \t\n\r\f\v][^\x00]*$"
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that rejects non-strings and NUL characters; ``not_blank`` also refuses whitespace-only text.
+
+    Surrounding ASCII whitespace is trimmed after validation.
+    """
+
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def __init__(self, *, not_blank: bool = False, **kwargs):
+        kwargs["trim_whitespace"] = False
+        validators = list(kwargs.pop("validators", []))
+        if not_blank:
+            validators.append(RegexValidator(_NOT_BLANK, "This field may not be blank.", code="blank"))
+        else:
+            validators.append(RegexValidator(_NO_NUL, "Null characters are not allowed.", code="null_characters"))
+        super().__init__(validators=validators, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+    def run_validation(self, data=serializers.empty):
+        value = super().run_validation(data)
+        return value.strip(ASCII_WHITESPACE) if isinstance(value, str) else value

@@ -1,0 +1,51 @@
+"""OpenAPI helpers: the error shape, declared on every endpoint (drf-spectacular leaves errors out otherwise)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+ErrorSerializer = inline_serializer(
+    name="Error",
+    fields={
+        "error": inline_serializer(
+            name="ErrorDetail",
+            fields={
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "extra": serializers.DictField(),
+            },
+        )
+    },
+)
+
+_DESCRIPTIONS = {
+    400: "Invalid input.",
+    401: "Missing, invalid, expired or revoked credentials.",
+    403: "Not allowed (for example a missing CSRF token on a session request).",
+    404: "Not found (including objects that belong to another user).",
+    405: "Method not allowed.",
+    409: "Conflict with the current state.",
+    429: "Rate limited; see extra.retry_after.",
+    502: "The upstream provider failed.",
+    503: "Temporarily unavailable.",
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """Error responses for @extend_schema; 401, 403 and 405 apply to every authenticated API view."""
+    wanted = sorted({401, 403, 405, *codes})
+    return {code: OpenApiResponse(response=ErrorSerializer, description=_DESCRIPTIONS[code]) for code in wanted}
+
+
+def paginated(serializer_class: type[serializers.Serializer], name: str):
+    """The limit/offset page shape around a serializer, for views that paginate by hand."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer_class(many=True),
+        },
+    )

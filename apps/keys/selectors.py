@@ -1,0 +1,32 @@
+"""Reads of access tokens."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.keys.models import AccessToken
+from apps.keys.tokens import parse_key_id, token_matches
+
+
+def access_token_list(*, user) -> QuerySet[AccessToken]:
+    return AccessToken.objects.filter(user=user)
+
+
+def access_token_authenticate(*, plaintext: str) -> AccessToken | None:
+    """The active token matching this plaintext, with its user, or None. Never says why it failed."""
+    key_id = parse_key_id(plaintext)
+    if key_id is None:
+        return None
+    token = AccessToken.objects.select_related("user").filter(key_id=key_id).first()
+    if token is None or not token_matches(plaintext, token.token_hash):
+        return None
+    if not token.is_active or not token.user.is_active:
+        return None
+    return token
+
+
+def access_token_needs_touch(token: AccessToken, *, interval_seconds: int) -> bool:
+    if token.last_used_at is None:
+        return True
+    return (timezone.now() - token.last_used_at).total_seconds() >= interval_seconds

@@ -1,0 +1,68 @@
+"""Reads of tasks, always scoped to the owner."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db.models import Q, QuerySet
+
+from apps.core.errors import NotFound
+from apps.todos.models import Task
+
+TASK_ORDERINGS = {
+    "created": ("created_at", "id"),
+    "-created": ("-created_at", "-id"),
+    "updated": ("updated_at", "id"),
+    "-updated": ("-updated_at", "-id"),
+    "due": ("due_date", "id"),
+    "-due": ("-due_date", "-id"),
+    "priority": ("priority_rank", "-created_at", "-id"),
+    "-priority": ("-priority_rank", "-created_at", "-id"),
+    "title": ("title", "id"),
+    "-title": ("-title", "-id"),
+}
+TASK_STATUSES = ("all", "pending", "completed")
+
+
+def task_list(
+    *,
+    user,
+    status: str = "all",
+    search: str | None = None,
+    due_before: date | None = None,
+    due_after: date | None = None,
+    ordering: str = "-created",
+) -> QuerySet[Task]:
+    """The user's tasks, filtered. ``due_before``/``due_after`` are inclusive."""
+    qs = Task.objects.filter(owner=user)
+    if status == "pending":
+        qs = qs.filter(completed=False)
+    elif status == "completed":
+        qs = qs.filter(completed=True)
+    if search:
+        qs = qs.filter(Q(title__icontains=search) | Q(description__icontains=search))
+    if due_before is not None:
+        qs = qs.filter(due_date__lte=due_before)
+    if due_after is not None:
+        qs = qs.filter(due_date__gte=due_after)
+    order = TASK_ORDERINGS.get(ordering, TASK_ORDERINGS["-created"])
+    if any(field.lstrip("-") == "priority_rank" for field in order):
+        from django.db.models import Case, IntegerField, Value, When
+
+        qs = qs.annotate(
+            priority_rank=Case(
+                When(priority=Task.Priority.LOW, then=Value(0)),
+                When(priority=Task.Priority.NORMAL, then=Value(1)),
+                When(priority=Task.Priority.HIGH, then=Value(2)),
+                output_field=IntegerField(),
+            )
+        )
+    return qs.order_by(*order)
+
+
+def task_get(*, user, task_id: int) -> Task:
+    """One of the user's tasks; another user's task is simply not found."""
+    task = Task.objects.filter(owner=user, pk=task_id).first()
+    if task is None:
+        raise NotFound("Task not found.", code="task_not_found", extra={"task_id": task_id})
+    return task

@@ -1,0 +1,71 @@
+"""Root ASGI app: answers the lifespan scope itself and routes paths to mounted apps or Django.
+
+Django's ASGI handler refuses the lifespan scope, and the MCP SDK needs a lifespan to
+start its session manager, so this small router sits in front of both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.development")
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
+LifespanFactory = Callable[[], contextlib.AbstractAsyncContextManager]
+
+
+class RootApp:
+    """Routes by path prefix; everything unmatched goes to Django."""
+
+    def __init__(self, default: ASGIApp) -> None:
+        self.default = default
+        self.mounts: list[tuple[str, ASGIApp]] = []
+        self.lifespans: list[LifespanFactory] = []
+
+    def mount(self, prefix: str, app: ASGIApp) -> None:
+        self.mounts.append((prefix, app))
+
+    def on_lifespan(self, factory: LifespanFactory) -> None:
+        self.lifespans.append(factory)
+
+    def _route(self, path: str) -> ASGIApp:
+        for prefix, app in self.mounts:
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return app
+        return self.default
+
+    async def __call__(self, scope: Scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        await self._route(scope.get("path", ""))(scope, receive, send)
+
+    async def _lifespan(self, receive, send) -> None:
+        stack = contextlib.AsyncExitStack()
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        try:
+            for factory in self.lifespans:
+                await stack.enter_async_context(factory())
+        except Exception as exc:  # report the failure to the server instead of hanging
+            logger.exception("lifespan startup failed")
+            await stack.aclose()
+            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        await stack.aclose()
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+django_application = get_asgi_application()
+application = RootApp(django_application)

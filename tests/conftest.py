@@ -1,0 +1,55 @@
+"""Shared fixtures: two users with their own API clients, and the service checks."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import make_token, make_user
+from tests.services import REQUIRE_SERVICES
+
+
+def pytest_report_header(config):
+    db = "PostgreSQL (DATABASE_URL)" if os.environ.get("DATABASE_URL") else "SQLite (embedded)"
+    cache = "Redis (REDIS_URL)" if os.environ.get("REDIS_URL") else "local memory (embedded)"
+    return [f"database: {db}; cache: {cache}; REQUIRE_SERVICES={int(REQUIRE_SERVICES)}"]
+
+
+def pytest_sessionstart(session):
+    if REQUIRE_SERVICES:
+        missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)]
+        if missing:
+            pytest.exit(f"REQUIRE_SERVICES=1 but {', '.join(missing)} not set", returncode=3)
+
+
+@pytest.fixture
+def user_a(db):
+    return make_user("alice")
+
+
+@pytest.fixture
+def user_b(db):
+    return make_user("bob")
+
+
+def _bearer_client(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(user)}")
+    return client
+
+
+@pytest.fixture
+def client_a(user_a) -> APIClient:
+    return _bearer_client(user_a)
+
+
+@pytest.fixture
+def client_b(user_b) -> APIClient:
+    return _bearer_client(user_b)
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
