@@ -34,9 +34,9 @@ def _check_cache() -> None:
         raise RuntimeError("cache did not return the value it was given")
 
 
-def _check_broker() -> None:
+def _check_broker() -> str | None:
     if not settings.CELERY_BROKER_URL:
-        return  # eager mode: there is no broker to reach
+        return "eager"  # tasks run in-process: there is no broker to reach
     from kombu import Connection
 
     with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as conn:
@@ -52,12 +52,11 @@ def readyz(request: HttpRequest) -> JsonResponse:
     results: dict[str, str] = {}
     for name, check in _CHECKS.items():
         try:
-            check()
-            results[name] = "ok"
+            results[name] = check() or "ok"
         except Exception as exc:  # a probe must report, not raise
             logger.warning("readiness check %s failed: %s", name, type(exc).__name__)
             results[name] = "unavailable"
-    failed = [name for name, result in results.items() if result != "ok"]
+    failed = [name for name, result in results.items() if result == "unavailable"]
     body = {"status": "ok" if not failed else "unavailable", "checks": results, "failed": failed}
     return JsonResponse(body, status=200 if not failed else 503)
 

@@ -17,7 +17,20 @@ def test_healthz_answers_without_touching_anything():
 def test_readyz_is_ok_when_everything_is_reachable():
     body = Client().get("/readyz").json()
     assert body["status"] == "ok" and body["failed"] == []
-    assert set(body["checks"]) == {"database", "cache", "broker"}
+    assert body["checks"] == {"database": "ok", "cache": "ok", "broker": "eager"}
+
+
+@pytest.mark.django_db
+def test_readyz_reaches_a_real_broker(settings):
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=1).close()
+    except OSError:
+        pytest.skip("no RabbitMQ on 127.0.0.1:5672")
+    settings.CELERY_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
+    body = Client().get("/readyz").json()
+    assert body["checks"]["broker"] == "ok", body
 
 
 @pytest.mark.django_db
