@@ -1,4 +1,4 @@
-"""Personal access tokens (stored only as a hash)."""
+"""Personal access tokens (stored only as a hash) and provider API keys (stored encrypted)."""
 
 from django.conf import settings
 from django.db import models
@@ -32,3 +32,46 @@ class AccessToken(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
+
+
+class ProviderKey(models.Model):
+    """A user's API key for a provider, sealed with AES-256-GCM; only the last 4 characters are kept in clear."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        INVALID = "invalid", "Invalid"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="provider_keys")
+    provider = models.ForeignKey("providers.ProviderConfig", on_delete=models.PROTECT, related_name="keys")
+    label = models.CharField(max_length=100, blank=True)
+    ciphertext = models.BinaryField(editable=False, default=bytes)
+    master_key_id = models.CharField(max_length=32, blank=True, editable=False)
+    last4 = models.CharField(max_length=4, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    status_detail = models.CharField(max_length=300, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_validated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "provider", "status"], name="pkey_owner_provider_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id}:{self.label or 'key'} (…{self.last4})"
+
+    @property
+    def masked(self) -> str:
+        return f"…{self.last4}"
+
+    def associated_data(self) -> bytes:
+        """Binds a ciphertext to its owner, provider and purpose: copied to another row, it will not open."""
+        return f"todoassist/provider-key/v1|owner={self.owner_id}|provider={self.provider_id}".encode()
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()

@@ -30,3 +30,34 @@ def access_token_needs_touch(token: AccessToken, *, interval_seconds: int) -> bo
     if token.last_used_at is None:
         return True
     return (timezone.now() - token.last_used_at).total_seconds() >= interval_seconds
+
+
+def provider_key_list(*, user) -> QuerySet:
+    """The user's keys that still exist for them (revoked ones are kept for the audit trail, not shown)."""
+    from apps.keys.models import ProviderKey
+
+    return (
+        ProviderKey.objects.filter(owner=user)
+        .exclude(status=ProviderKey.Status.REVOKED)
+        .select_related("provider")
+    )
+
+
+def provider_key_get(*, user, key_id: int):
+    from apps.core.errors import NotFound
+
+    key = provider_key_list(user=user).filter(pk=key_id).first()
+    if key is None:
+        raise NotFound("Provider key not found.", code="provider_key_not_found", extra={"key_id": key_id})
+    return key
+
+
+def provider_key_usable_for(*, user, provider):
+    """The newest active key of the user for this provider, or None."""
+    from apps.keys.models import ProviderKey
+
+    return (
+        ProviderKey.objects.filter(owner=user, provider=provider, status=ProviderKey.Status.ACTIVE)
+        .order_by("-created_at", "-id")
+        .first()
+    )

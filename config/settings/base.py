@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from apps.keys.keyring import KeyringConfigError, parse_master_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -29,6 +32,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "apps.core",
     "apps.audit",
+    "apps.providers",
     "apps.keys",
     "apps.todos",
 ]
@@ -150,6 +154,20 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
+
+# Master keys that seal provider API keys: `id:base64-32-bytes`, comma-separated, newest first.
+# The newest encrypts; all of them decrypt (so an old one can be removed after `rotate_keys`).
+LOCAL_MASTER_KEY_FILE = BASE_DIR / ".local" / "master-keys"
+
+
+def read_master_keys(raw: str, source: str = "KEY_ENCRYPTION_KEYS"):
+    try:
+        return parse_master_keys(raw)
+    except KeyringConfigError as exc:
+        raise ImproperlyConfigured(f"{exc} (from {source})") from None
+
+
+KEY_ENCRYPTION_KEYS = read_master_keys(env.str("KEY_ENCRYPTION_KEYS", default=""))
 
 # Personal access tokens: how often last_used_at is written (a write per request would be wasteful).
 ACCESS_TOKEN_TOUCH_INTERVAL_SECONDS = 60

@@ -1,6 +1,8 @@
 """Test settings: the embedded default, or PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set."""
 
 from .base import *  # noqa: F401,F403
+from apps.keys.keyring import parse_master_keys
+
 from .base import env
 
 DEBUG = False
@@ -13,6 +15,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Fixed test master keys (never used anywhere else): t2 is newest, t1 an older one still accepted.
+KEY_ENCRYPTION_KEYS = parse_master_keys(
+    "t2:" + "Mg" * 21 + "M=,t1:" + "MQ" * 21 + "M="
+)
 REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
 
 if REDIS_URL := env.str("REDIS_URL", default=""):

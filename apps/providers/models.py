@@ -1,0 +1,54 @@
+"""Provider configurations that operators manage in the admin."""
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+
+class ProviderKind(models.TextChoices):
+    OPENAI = "openai", "OpenAI"
+    ANTHROPIC = "anthropic", "Anthropic"
+    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible"
+    OFFLINE = "offline", "Offline (rule-based, no network)"
+
+
+class ProviderConfig(models.Model):
+    name = models.SlugField(max_length=50, unique=True, validators=[RegexValidator(r"^[a-z0-9][a-z0-9_-]*$")])
+    display_name = models.CharField(max_length=100, blank=True)
+    kind = models.CharField(max_length=32, choices=ProviderKind.choices)
+    base_url = models.URLField(
+        blank=True, help_text="Blank uses the SDK default (which honours OPENAI_BASE_URL / ANTHROPIC_BASE_URL)."
+    )
+    model_names = models.JSONField(
+        "models", default=list, blank=True, help_text='Model names offered to users, e.g. ["gpt-4o-mini"].'
+    )
+    default_model = models.CharField(max_length=100, blank=True)
+    price_input_per_million = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    price_output_per_million = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    timeout_seconds = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1), MaxValueValidator(600)])
+    enabled = models.BooleanField(default=True)
+    fallback_order = models.PositiveIntegerField(
+        default=100, help_text="Lower comes first when a provider fails and the chat falls over to another."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["fallback_order", "name"]
+
+    def __str__(self) -> str:
+        return self.display_name or self.name
+
+    @property
+    def needs_key(self) -> bool:
+        return self.kind != ProviderKind.OFFLINE
+
+    def clean(self) -> None:
+        if not isinstance(self.model_names, list) or not all(isinstance(m, str) and m for m in self.model_names):
+            raise ValidationError({"model_names": "A list of model names."})
+        if self.default_model and self.model_names and self.default_model not in self.model_names:
+            raise ValidationError({"default_model": "Must be one of the listed models."})
+        if self.kind == ProviderKind.OPENAI_COMPATIBLE and not self.base_url:
+            raise ValidationError({"base_url": "An OpenAI-compatible provider needs a base URL."})
