@@ -8,6 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import make_token, make_user
+from tests.fakes.fixtures import *  # noqa: F401,F403  (fake_provider)
 from tests.services import REQUIRE_SERVICES
 
 

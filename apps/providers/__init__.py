@@ -1,0 +1,1 @@
+"""Provider-neutral chat completion types, errors and the per-vendor adapters."""
