@@ -19,7 +19,13 @@ $(BIN)/.installed: requirements/base.txt requirements/dev.txt | check-python
 
 install: $(BIN)/.installed
 
-migrate: install
+# A local master key for provider-key encryption, made once (git-ignored); KEY_ENCRYPTION_KEYS wins.
+.local/master-keys:
+	mkdir -p .local && chmod 700 .local
+	$(PYTHON) -c 'import base64, os; print("local1:" + base64.b64encode(os.urandom(32)).decode())' > $@
+	chmod 600 $@
+
+migrate: install .local/master-keys
 	$(BIN)/python manage.py migrate --noinput
 
 demo: migrate

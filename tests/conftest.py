@@ -54,3 +54,17 @@ def client_b(user_b) -> APIClient:
 @pytest.fixture
 def anon_client() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture(autouse=True)
+def _default_rows_after_flush(request):
+    """Transactional tests flush every table, data migrations' rows included; put those back."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        return
+    request.getfixturevalue("transactional_db")
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("apps.providers.migrations.0002_default_providers").create_defaults(apps, None)

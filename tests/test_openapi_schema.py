@@ -9,7 +9,12 @@ import schemathesis
 from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, settings
 
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
 from tests.factories import make_task, make_token, make_user
+
+
+DATA_DEPENDENT_400 = {("POST", "/api/v1/keys/")}
 
 
 @pytest.fixture
@@ -45,7 +50,12 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_api_conforms_to_its_schema_and_never_errors(case, auth_headers):
-    case.call_and_validate(headers=auth_headers)
+    excluded = []
+    if (case.method, case.path) in DATA_DEPENDENT_400:
+        # Valid per the schema but refused for what the database holds (e.g. a provider name
+        # that is not configured): a 400 there is right, so only this check is skipped.
+        excluded.append(positive_data_acceptance)
+    case.call_and_validate(headers=auth_headers, excluded_checks=excluded)
 
 
 def test_every_operation_declares_its_error_responses(client_a):

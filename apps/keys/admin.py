@@ -1,8 +1,9 @@
 from django.contrib import admin, messages
 from django.db import transaction
 
-from apps.keys.models import AccessToken
+from apps.keys.models import AccessToken, ProviderKey
 from apps.keys.services import access_token_revoke
+from apps.keys.vault import provider_keys_revoke
 
 
 @admin.register(AccessToken)
@@ -29,3 +30,50 @@ class AccessTokenAdmin(admin.ModelAdmin):
             for token in queryset.select_related("user"):
                 access_token_revoke(user=token.user, token_id=token.pk, actor=request.user)
         self.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
+
+
+@admin.register(ProviderKey)
+class ProviderKeyAdmin(admin.ModelAdmin):
+    """Keys are shown masked (last 4 only); neither plaintext nor ciphertext is on any page."""
+
+    list_display = ("__str__", "owner", "provider", "label", "masked", "status", "last_used_at", "master_key_id")
+    list_filter = ("status", "provider", "master_key_id")
+    search_fields = ("owner__username", "label", "last4")
+    fields = (
+        "owner",
+        "provider",
+        "label",
+        "masked",
+        "status",
+        "status_detail",
+        "master_key_id",
+        "expires_at",
+        "last_used_at",
+        "last_validated_at",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+    actions = ["revoke_selected"]
+
+    def get_queryset(self, request):
+        # Never load the ciphertext column for admin pages.
+        return super().get_queryset(request).defer("ciphertext").select_related("owner", "provider")
+
+    @admin.display(description="key")
+    def masked(self, obj):
+        return obj.masked
+
+    def has_add_permission(self, request):
+        return False  # users add their own keys; an operator never handles a plaintext key
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: the row stays for the audit trail
+
+    @admin.action(description="Revoke selected keys (wipes the ciphertext)")
+    def revoke_selected(self, request, queryset):
+        count = provider_keys_revoke(queryset=queryset, actor=request.user, reason=f"revoked by operator {request.user}")
+        self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)

@@ -305,3 +305,49 @@ def provider_keys_rotate(*, batch_size: int = ROTATE_BATCH_SIZE) -> RotationRepo
                 report.failed.append(key_id)
         last_id = ids[-1][0]
     return report
+
+
+def provider_key_validate(*, key_id: int) -> str:
+    """Check a key against its provider and store the result; re-raises retryable provider errors.
+
+    No row lock is held during the network call: the result is written afterwards through
+    provider_key_mark, which refuses to touch a key revoked in the meantime.
+    """
+    from apps.providers.errors import ProviderError
+    from apps.providers.services import provider_key_check
+
+    record = ProviderKey.objects.select_related("provider", "owner").filter(pk=key_id).first()
+    if record is None or record.status == ProviderKey.Status.REVOKED:
+        return "skipped"
+    try:
+        opened = provider_key_open(user=record.owner, key_id=key_id)
+    except ProviderKeyUnusable as exc:
+        if record.status != ProviderKey.Status.EXPIRED:
+            provider_key_mark(key_id=key_id, status=record.status, detail=exc.message)
+        return "unusable"
+    try:
+        provider_key_check(provider=record.provider, secret=opened.secret)
+    except ProviderError as exc:
+        if exc.kind == "auth":
+            status_code = f" (HTTP {exc.provider_status})" if exc.provider_status else ""
+            provider_key_mark(
+                key_id=key_id,
+                status=ProviderKey.Status.INVALID,
+                detail=f"{record.provider} refused this key{status_code}. Check it, or add a new one.",
+                validated=True,
+            )
+            return "invalid"
+        if exc.retryable:
+            raise
+        provider_key_mark(key_id=key_id, status=record.status, detail=f"Validation failed: {exc.message}")
+        return "error"
+    provider_key_mark(
+        key_id=key_id, status=ProviderKey.Status.ACTIVE, detail=f"{record.provider} accepted this key.", validated=True
+    )
+    return "active"
+
+
+def provider_key_validation_gave_up(*, key_id: int, message: str) -> None:
+    record = ProviderKey.objects.filter(pk=key_id).only("status").first()
+    if record is not None:
+        provider_key_mark(key_id=key_id, status=record.status, detail=f"Could not validate now: {message}")

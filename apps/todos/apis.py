@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from apps.core.fields import StrictCharField
 from apps.core.ids import MAX_ID, parse_object_id
-from apps.core.pagination import DefaultPagination
+from apps.core.pagination import PageParamsSerializer, paginate, validated_query
 from apps.core.schema import error_responses, paginated
 from apps.todos.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, Task
 from apps.todos.selectors import TASK_ORDERINGS, TASK_STATUSES, task_get, task_list
@@ -49,14 +49,12 @@ class TaskInputSerializer(serializers.Serializer):
     due_date = serializers.DateField(required=False, allow_null=True, default=None)
 
 
-class TaskFilterSerializer(serializers.Serializer):
+class TaskFilterSerializer(PageParamsSerializer):
     status = serializers.ChoiceField(choices=TASK_STATUSES, required=False, default="all")
     search = StrictCharField(required=False, max_length=200, allow_blank=True)
     due_before = serializers.DateField(required=False)
     due_after = serializers.DateField(required=False)
     ordering = serializers.ChoiceField(choices=tuple(TASK_ORDERINGS), required=False, default="-created")
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=DefaultPagination.max_limit)
-    offset = serializers.IntegerField(required=False, min_value=0)
 
 
 def _task_id(raw: str) -> int:
@@ -71,15 +69,8 @@ class TaskListApi(APIView):
         summary="List your tasks",
     )
     def get(self, request):
-        # A plain dict, not the QueryDict: DRF treats "?status=" in a QueryDict as absent,
-        # which would silently accept what the schema says is invalid.
-        filters = TaskFilterSerializer(data=request.query_params.dict())
-        filters.is_valid(raise_exception=True)
-        params = {k: v for k, v in filters.validated_data.items() if k not in ("limit", "offset")}
-        tasks = task_list(user=request.user, **params)
-        paginator = DefaultPagination()
-        page = paginator.paginate_queryset(tasks, request, view=self)
-        return paginator.get_paginated_response(TaskOutputSerializer(page, many=True).data)
+        filters = validated_query(TaskFilterSerializer, request)
+        return paginate(request, self, task_list(user=request.user, **filters), TaskOutputSerializer)
 
     @extend_schema(
         operation_id="tasks_create",

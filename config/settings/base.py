@@ -147,7 +147,9 @@ SPECTACULAR_SETTINGS = {
 # Celery: a real broker when CELERY_BROKER_URL is set, else tasks run eagerly in-process.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
-CELERY_TASK_EAGER_PROPAGATES = True
+# Eager mode stands in for a worker: a task failing (or retrying) must not become an error
+# of the request that queued it, and eager retries only loop when nothing propagates.
+CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
