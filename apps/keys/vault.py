@@ -121,7 +121,7 @@ def provider_key_update_label(*, user, key_id: int, label: str) -> ProviderKey:
     return record
 
 
-def _revoke_locked(record: ProviderKey, *, actor, reason: str) -> bool:
+def _revoke_locked(record: ProviderKey, *, actor, reason: str, action: str = "provider_key.revoke") -> bool:
     if record.status == ProviderKey.Status.REVOKED and not record.ciphertext:
         return False
     record.status = ProviderKey.Status.REVOKED
@@ -131,7 +131,7 @@ def _revoke_locked(record: ProviderKey, *, actor, reason: str) -> bool:
     record.save(update_fields=["status", "status_detail", "ciphertext", "master_key_id", "updated_at"])
     audit_record(
         actor=actor,
-        action="provider_key.revoke",
+        action=action,
         target=record,
         metadata={"reason": reason, "owner": record.owner.username, "key_last4": record.last4},
     )
@@ -143,7 +143,7 @@ def provider_key_delete(*, user, key_id: int) -> None:
     """The user deletes a key: it is revoked and its ciphertext wiped; the row stays for the audit trail."""
     provider_key_get(user=user, key_id=key_id)
     record = ProviderKey.objects.select_for_update().select_related("owner").get(pk=key_id)
-    _revoke_locked(record, actor=user, reason="deleted by owner")
+    _revoke_locked(record, actor=user, reason="deleted by owner", action="provider_key.delete")
 
 
 def provider_keys_revoke(*, queryset, actor, reason: str) -> int:

@@ -47,6 +47,7 @@ def test_list_retrieve_patch_and_delete(client_a):
     assert client_a.delete(key_url(key_id)).status_code == 204
     record = ProviderKey.objects.get(pk=key_id)
     assert record.status == "revoked" and bytes(record.ciphertext) == b""
+    assert AuditEvent.objects.filter(action="provider_key.delete", target_id=str(key_id)).count() == 1
     assert client_a.get(key_url(key_id)).status_code == 404
     assert client_a.get(KEYS).json()["count"] == 0
 
