@@ -7,6 +7,9 @@ from apps.core import views as core_views
 api_v1 = [
     path("", include("apps.todos.urls")),
     path("", include("apps.keys.urls")),
+    path("", include("apps.providers.urls")),
+    path("", include("apps.chat.urls")),
+    path("", include("apps.audit.urls")),
 ]
 
 urlpatterns = [
