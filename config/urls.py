@@ -6,6 +6,7 @@ from apps.core import views as core_views
 
 api_v1 = [
     path("", include("apps.todos.urls")),
+    path("", include("apps.mcp_tools.urls")),
 ]
 
 urlpatterns = [
