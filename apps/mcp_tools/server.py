@@ -234,10 +234,16 @@ def _sdk_tool(spec: ToolSpec) -> Tool:
 # -- the server --------------------------------------------------------------------------------------
 
 
-def _principal(context: Any) -> Principal | None:
+def _token_principal() -> Principal | None:
     token = get_access_token()
     if isinstance(token, DjangoAccessToken):
         return Principal(user=token.user, caller=CALLER_EXTERNAL, transport=TRANSPORT_HTTP, credential=token.client_id)
+    return None
+
+
+def _principal(context: Any) -> Principal | None:
+    if (principal := _token_principal()) is not None:
+        return principal
     try:
         http_request = context.request_context.request
     except (AttributeError, ValueError):  # no request context: not a protocol call
@@ -299,7 +305,7 @@ class TodoMCPServer(MCPServer):
 
     async def list_tools(self):
         tools = await super().list_tools()
-        states = await run_db(bound_principal(), tool_states_or_defaults)
+        states = await run_db(_token_principal() or bound_principal(), tool_states_or_defaults)
         listed = []
         for tool in tools:
             state = states.get(tool.name)
