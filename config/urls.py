@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("apps.providers.urls")),
     path("", include("apps.chat.urls")),
     path("", include("apps.audit.urls")),
+    path("", include("apps.mcp_tools.urls")),
 ]
 
 urlpatterns = [

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "apps.keys",
     "apps.todos",
     "apps.chat",
+    "apps.mcp_tools",
 ]
 
 MIDDLEWARE = [
@@ -186,6 +187,10 @@ USAGE_MONTHLY_TOKEN_LIMIT = env.int("USAGE_MONTHLY_TOKEN_LIMIT", default=0) or N
 
 # Personal access tokens: how often last_used_at is written (a write per request would be wasteful).
 ACCESS_TOKEN_TOUCH_INTERVAL_SECONDS = 60
+
+# MCP: the externally visible base URL, named in the protected-resource metadata and in the
+# WWW-Authenticate header of a 401 from /mcp. Host and Origin are checked against ALLOWED_HOSTS.
+MCP_PUBLIC_URL = env.str("MCP_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 LOGGING = {
     "version": 1,
