@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio.to_thread
-from django.db import close_old_connections
 from mcp.server.auth.provider import AccessToken as SdkAccessToken
 from pydantic import Field
 
 from apps.keys.selectors import access_token_authenticate
 from apps.keys.services import access_token_touch
+from apps.mcp_tools.db import run_db
 
 
 class DjangoAccessToken(SdkAccessToken):
@@ -21,22 +20,18 @@ class DjangoAccessToken(SdkAccessToken):
 
 
 def _verify(plaintext: str) -> DjangoAccessToken | None:
-    close_old_connections()  # this runs outside Django's request cycle: honour CONN_MAX_AGE like a request
-    try:
-        token = access_token_authenticate(plaintext=plaintext)
-        if token is None:
-            return None
-        access_token_touch(token=token)
-        return DjangoAccessToken(
-            token=plaintext,
-            client_id=token.prefix,  # the public part only; the SDK logs and compares this
-            scopes=[],
-            subject=str(token.user.pk),
-            expires_at=int(token.expires_at.timestamp()) if token.expires_at else None,
-            user=token.user,
-        )
-    finally:
-        close_old_connections()
+    token = access_token_authenticate(plaintext=plaintext)
+    if token is None:
+        return None
+    access_token_touch(token=token)
+    return DjangoAccessToken(
+        token=plaintext,
+        client_id=token.prefix,  # the public part only; the SDK logs and compares this
+        scopes=[],
+        subject=str(token.user.pk),
+        expires_at=int(token.expires_at.timestamp()) if token.expires_at else None,
+        user=token.user,
+    )
 
 
 class AccessTokenVerifier:
@@ -45,4 +40,4 @@ class AccessTokenVerifier:
     async def verify_token(self, token: str) -> DjangoAccessToken | None:
         if not token or len(token) > 200:
             return None
-        return await anyio.to_thread.run_sync(_verify, token)
+        return await run_db(None, _verify, token)  # a worker thread

@@ -25,6 +25,7 @@ from django.http.request import split_domain_port, validate_host
 from mcp.server.transport_security import TransportSecuritySettings
 
 from apps.core.request_context import RequestContext, reset_request_context, set_request_context
+from apps.mcp_tools.db import close_worker_connections
 from apps.mcp_tools.server import get_server, sync_registry_at_startup
 
 logger = logging.getLogger(__name__)
@@ -85,12 +86,16 @@ class McpHttpApp:
         )
         manager = server.session_manager  # the manager of the app just built
         loop = asyncio.get_running_loop()
-        async with manager.run():
-            self._apps[loop] = app
-            try:
-                yield
-            finally:
-                self._apps.pop(loop, None)
+        try:
+            async with manager.run():
+                self._apps[loop] = app
+                try:
+                    yield
+                finally:
+                    self._apps.pop(loop, None)
+        finally:
+            if not self._apps:  # the last server in this process is gone
+                close_worker_connections()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":

@@ -22,8 +22,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import anyio.to_thread
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -36,12 +34,11 @@ from pydantic import ValidationError
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, PermissionDenied
 from apps.mcp_tools.auth import AccessTokenVerifier, DjangoAccessToken
 from apps.mcp_tools.context import (
     CALLER_EXTERNAL,
     TRANSPORT_HTTP,
-    TRANSPORT_IN_PROCESS,
     Principal,
     ToolCall,
     bound_principal,
@@ -49,6 +46,7 @@ from apps.mcp_tools.context import (
     end_call,
     start_call,
 )
+from apps.mcp_tools.db import run_db
 from apps.mcp_tools.registry import ToolSpec, registered_tools
 from apps.mcp_tools.schemas import NO_NUL_PATTERN
 from apps.mcp_tools.selectors import tool_enabled, tool_states_or_defaults
@@ -71,6 +69,10 @@ class ServiceError(ToolError):
     def __init__(self, error: ApplicationError) -> None:
         super().__init__(error.message)
         self.error = error
+
+
+class ToolDisabled(PermissionDenied):
+    default_code = "tool_disabled"
 
 
 # -- arguments ---------------------------------------------------------------------------------------
@@ -165,28 +167,11 @@ def _audit(call: ToolCall, outcome: str, error_code: str = "") -> None:
         logger.exception("could not write the audit event for MCP tool %s", call.tool[:64])
 
 
-async def run_db(principal: Principal | None, fn: Callable[..., Any], *args: Any) -> Any:
-    """Run synchronous Django code for this call, off the event loop.
-
-    For the in-process client it runs on the caller's own thread (the thread that called
-    ``mcp_tool_call``), so tools share the caller's database connection and transaction.
-    Otherwise (HTTP, stdio) on a worker thread, around which connections are handled the way
-    Django's request cycle handles them.
-    """
-    if principal is not None and principal.transport == TRANSPORT_IN_PROCESS:
-        return await sync_to_async(fn, thread_sensitive=True)(*args)
-    return await anyio.to_thread.run_sync(functools.partial(_with_connection_hygiene, fn, *args))
-
-
-def _with_connection_hygiene(fn: Callable[..., Any], *args: Any) -> Any:
-    close_old_connections()  # honour CONN_MAX_AGE and drop broken connections, as a request would
-    try:
-        return fn(*args)
-    finally:
-        close_old_connections()
-
-
 def _run_tool(fn: Callable[..., Any], call: ToolCall, kwargs: dict[str, Any]) -> Any:
+    # The registry check shares the tool's thread hop: one fewer per call.
+    if not tool_enabled(call.tool):
+        _audit(call, AuditEvent.Outcome.DENIED, "tool_disabled")
+        raise ServiceError(ToolDisabled(f"The tool {call.tool} is disabled.", extra={"tool": call.tool}))
     outcome, error_code = AuditEvent.Outcome.FAILURE, "internal_error"
     try:
         result = fn(**kwargs)
@@ -334,14 +319,13 @@ class TodoMCPServer(MCPServer):
         call = ToolCall(principal=principal, tool=str(name), started=started, arguments_given=frozenset(arguments))
 
         tool = self.sdk_tools.get(name)
-        enabled = tool is not None and (await run_db(principal, tool_enabled, name))
-        if not enabled:
-            code = "tool_not_found" if tool is None else "tool_disabled"
-            await run_db(principal, _audit, call, AuditEvent.Outcome.DENIED, code)
+        if tool is None:
+            await run_db(principal, _audit, call, AuditEvent.Outcome.DENIED, "tool_not_found")
             shown = str(name)[:64]
-            message = f"Unknown tool: {shown}." if tool is None else f"The tool {shown} is disabled."
-            return error_result(code, message, {"tool": shown})
+            return error_result("tool_not_found", f"Unknown tool: {shown}.", {"tool": shown})
 
+        # Arguments first (no database needed); whether operators disabled the tool is checked in
+        # the same thread hop as the tool itself (_run_tool).
         errors = argument_errors(tool, arguments)
         if errors:
             await run_db(principal, _audit, call, AuditEvent.Outcome.FAILURE, "invalid_arguments")

@@ -1,0 +1,175 @@
+"""tools/call throughput and latency over HTTP: the project's /mcp next to a bare MCPServer.
+
+    python bench/mcp_bench.py [--requests 2000] [--concurrency 1 8] [--tool get_task]
+
+Starts, as subprocesses, the project (`uvicorn config.asgi:application`, production-like:
+DEBUG off, WARNING logs, a fresh SQLite file unless --database-url is given) and the bare
+server (bench/mcp_bare.py: one trivial tool, no auth, no database), one process each. Then
+sends JSON-RPC `tools/call` POSTs (stateless, JSON responses, protocol 2025-11-25) from N
+concurrent keep-alive connections and reports requests/s, p50 and p95 for each. The project's
+calls go through everything a real call does: token verification, registry check, argument
+validation, the service, and the audit row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx2
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTOCOL = "2025-11-25"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def start_uvicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def wait_until_up(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx2.post(url, json={}, timeout=1)
+            return
+        except httpx2.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def payload(tool: str, arguments: dict) -> bytes:
+    return json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
+    ).encode()
+
+
+async def measure(url: str, headers: dict[str, str], body: bytes, *, requests: int, concurrency: int) -> dict:
+    latencies: list[float] = []
+    remaining = requests
+    errors = 0
+
+    async def worker(client: httpx2.AsyncClient) -> None:
+        nonlocal remaining, errors
+        while remaining > 0:
+            remaining -= 1
+            started = time.perf_counter()
+            response = await client.post(url, content=body, headers=headers)
+            latencies.append(time.perf_counter() - started)
+            result = response.json().get("result", {}) if response.status_code == 200 else {}
+            if response.status_code != 200 or result.get("isError"):
+                errors += 1
+
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx2.AsyncClient(timeout=30, limits=limits) as client:
+        for _ in range(20):  # warm-up: connections, thread pool, caches
+            await client.post(url, content=body, headers=headers)
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
+        "errors": errors,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=2000, help="tools/call requests per measurement")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--tool", default="get_task", choices=["get_task", "list_tasks", "add_task"])
+    parser.add_argument("--database-url", default="", help="default: a new SQLite file in a temporary directory")
+    args = parser.parse_args()
+
+    workdir = tempfile.mkdtemp(prefix="mcp-bench-")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.development",
+        "DJANGO_DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+        "DATABASE_URL": args.database_url or f"sqlite:///{workdir}/bench.sqlite3",
+    }
+    manage(env, "migrate", "--noinput", "-v", "0")
+    token = manage(env, "createdemo")
+    project_port, bare_port = free_port(), free_port()
+    env["MCP_PUBLIC_URL"] = f"http://127.0.0.1:{project_port}"
+    processes = [
+        start_uvicorn("config.asgi:application", project_port, env),
+        start_uvicorn("bench.mcp_bare:app", bare_port, env),
+    ]
+    try:
+        project_url, bare_url = f"http://127.0.0.1:{project_port}/mcp", f"http://127.0.0.1:{bare_port}/mcp"
+        wait_until_up(project_url)
+        wait_until_up(bare_url)
+        common = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        common["Mcp-Protocol-Version"] = PROTOCOL
+        project_headers = {**common, "Authorization": f"Bearer {token}"}
+        created = httpx2.post(
+            project_url, content=payload("add_task", {"title": "benchmark task"}), headers=project_headers, timeout=10
+        ).json()
+        task_id = created["result"]["structuredContent"]["id"]
+        arguments = {
+            "get_task": {"task_id": task_id},
+            "list_tasks": {"limit": 20},
+            "add_task": {"title": "benchmark task"},
+        }[args.tool]
+        rows = []
+        for concurrency in args.concurrency:
+            project = asyncio.run(
+                measure(project_url, project_headers, payload(args.tool, arguments), requests=args.requests, concurrency=concurrency)
+            )
+            bare = asyncio.run(
+                measure(bare_url, common, payload("echo", {"text": "hi"}), requests=args.requests, concurrency=concurrency)
+            )
+            rows.append((concurrency, project, bare))
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(10)
+
+    print(f"# tools/call over HTTP ({PROTOCOL}, stateless, JSON), {args.requests} requests per row")
+    print(f"# machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(f"# project tool: {args.tool}; database: {'given URL' if args.database_url else 'SQLite file'}")
+    print("| concurrency | server | req/s | p50 ms | p95 ms | errors |")
+    print("|---|---|---|---|---|---|")
+    for concurrency, project, bare in rows:
+        for name, result in ((f"project /mcp ({args.tool})", project), ("bare MCPServer (echo)", bare)):
+            print(
+                f"| {concurrency} | {name} | {result['rps']:.0f} | {result['p50_ms']:.1f} | "
+                f"{result['p95_ms']:.1f} | {result['errors']} |"
+            )
+        print(f"| {concurrency} | **project / bare** | **{project['rps'] / bare['rps']:.0%}** | | | |")
+
+
+if __name__ == "__main__":
+    main()
