@@ -7,6 +7,10 @@ from apps.core import views as core_views
 api_v1 = [
     path("", include("apps.todos.urls")),
     path("", include("apps.keys.urls")),
+    path("", include("apps.providers.urls")),
+    path("", include("apps.chat.urls")),
+    path("", include("apps.audit.urls")),
+    path("", include("apps.mcp_tools.urls")),
 ]
 
 urlpatterns = [

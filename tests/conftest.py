@@ -68,3 +68,13 @@ def _default_rows_after_flush(request):
     from django.apps import apps
 
     import_module("apps.providers.migrations.0002_default_providers").create_defaults(apps, None)
+
+
+@pytest.fixture
+def providers_at_fake(db, fake_provider):
+    """Point the openai and anthropic provider configs at the fake provider server."""
+    from apps.providers.models import ProviderConfig
+
+    ProviderConfig.objects.filter(name="openai").update(base_url=fake_provider.openai_base_url)
+    ProviderConfig.objects.filter(name="anthropic").update(base_url=fake_provider.anthropic_base_url)
+    return fake_provider

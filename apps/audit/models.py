@@ -37,3 +37,25 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_type}:{self.target_id} ({self.outcome})"
+
+
+class UsageRecord(models.Model):
+    """Tokens and cost of one model call, for usage pages, quotas and reports."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_records")
+    provider = models.CharField(max_length=50)
+    model = models.CharField(max_length=100)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    conversation_id = models.BigIntegerField(null=True, blank=True)
+    fallback = models.BooleanField(default=False)
+    cached = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "created_at"], name="usage_user_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}: {self.input_tokens}+{self.output_tokens}"

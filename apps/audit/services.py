@@ -54,3 +54,18 @@ def audit_record(
         client_ip=ctx.client_ip,
         metadata=_scrub(metadata or {}),
     )
+
+
+def usage_record(*, user, provider: str, model: str, input_tokens: int, output_tokens: int, cost, **extra):
+    """Store the usage of one model call (inside the caller's transaction)."""
+    from apps.audit.models import UsageRecord
+
+    return UsageRecord.objects.create(
+        user=user,
+        provider=provider,
+        model=model,
+        input_tokens=max(int(input_tokens), 0),
+        output_tokens=max(int(output_tokens), 0),
+        cost=cost,
+        **extra,
+    )

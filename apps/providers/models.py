@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -52,3 +53,15 @@ class ProviderConfig(models.Model):
             raise ValidationError({"default_model": "Must be one of the listed models."})
         if self.kind == ProviderKind.OPENAI_COMPATIBLE and not self.base_url:
             raise ValidationError({"base_url": "An OpenAI-compatible provider needs a base URL."})
+
+
+class ProviderPreference(models.Model):
+    """The provider and model a user chats with; applies from their next turn."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="provider_preference")
+    provider = models.ForeignKey(ProviderConfig, on_delete=models.CASCADE, related_name="+")
+    model = models.CharField(max_length=100)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.provider_id}/{self.model}"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from apps.core.errors import NotFound
 from apps.todos.models import Task
@@ -66,3 +67,19 @@ def task_get(*, user, task_id: int) -> Task:
     if task is None:
         raise NotFound("Task not found.", code="task_not_found", extra={"task_id": task_id})
     return task
+
+
+def task_statistics(*, user, today: date | None = None) -> dict[str, int]:
+    """Counts of the user's tasks; overdue and due-today count pending tasks only."""
+    today = today or timezone.localdate()
+    pending = Q(completed=False)
+    counts = Task.objects.filter(owner=user).aggregate(
+        total=Count("id"),
+        pending=Count("id", filter=pending),
+        done=Count("id", filter=Q(completed=True)),  # "completed" would clash with the field's name
+        overdue=Count("id", filter=pending & Q(due_date__lt=today)),
+        due_today=Count("id", filter=pending & Q(due_date=today)),
+        high_priority_pending=Count("id", filter=pending & Q(priority=Task.Priority.HIGH)),
+    )
+    counts["completed"] = counts.pop("done")
+    return counts

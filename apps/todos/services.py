@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -15,6 +16,7 @@ from apps.core.fields import ASCII_WHITESPACE
 from apps.todos.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, Task
 
 _UNSET: Any = object()
+TASK_CREATE_MANY_MAX = 25
 _UPDATABLE = ("title", "description", "priority", "due_date")
 
 
@@ -73,6 +75,21 @@ def task_create(
     task.save()
     audit_record(actor=user, action="task.create", target=task, metadata={"priority": task.priority})
     return task
+
+
+@transaction.atomic
+def task_create_many(*, user, tasks: Sequence[Mapping[str, Any]]) -> list[Task]:
+    """Add several tasks at once: all of them, or none when one is not valid."""
+    if not 1 <= len(tasks) <= TASK_CREATE_MANY_MAX:
+        raise ValidationFailed(f"Give between 1 and {TASK_CREATE_MANY_MAX} tasks.", extra={"field": "tasks"})
+    created = []
+    for index, values in enumerate(tasks):
+        try:
+            created.append(task_create(user=user, **values))
+        except ValidationFailed as exc:
+            # Name the task, so the caller knows which one to fix; the transaction drops the others.
+            raise ValidationFailed(f"Task {index + 1}: {exc.message}", extra={**exc.extra, "index": index}) from exc
+    return created
 
 
 @transaction.atomic

@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "apps.providers",
     "apps.keys",
     "apps.todos",
+    "apps.chat",
+    "apps.mcp_tools",
     "apps.web",
 ]
 
@@ -173,8 +175,24 @@ def read_master_keys(raw: str, source: str = "KEY_ENCRYPTION_KEYS"):
 
 KEY_ENCRYPTION_KEYS = read_master_keys(env.str("KEY_ENCRYPTION_KEYS", default=""))
 
+# Provider calls: the gateway retries once, waiting Retry-After but never longer than this.
+PROVIDER_MAX_RETRY_WAIT_SECONDS = env.float("PROVIDER_MAX_RETRY_WAIT_SECONDS", default=5.0)
+
+# Chat: the largest message accepted, model calls per turn, reply size, history sent to the model.
+CHAT_MESSAGE_MAX_CHARS = env.int("CHAT_MESSAGE_MAX_CHARS", default=4000)
+CHAT_MAX_MODEL_CALLS_PER_TURN = 8
+CHAT_MAX_OUTPUT_TOKENS = env.int("CHAT_MAX_OUTPUT_TOKENS", default=1024)
+CHAT_HISTORY_MESSAGES = 60
+
+# Usage: a monthly token allowance per user and provider shown on the usage page (empty = no limit).
+USAGE_MONTHLY_TOKEN_LIMIT = env.int("USAGE_MONTHLY_TOKEN_LIMIT", default=0) or None
+
 # Personal access tokens: how often last_used_at is written (a write per request would be wasteful).
 ACCESS_TOKEN_TOUCH_INTERVAL_SECONDS = 60
+
+# MCP: the externally visible base URL, named in the protected-resource metadata and in the
+# WWW-Authenticate header of a 401 from /mcp. Host and Origin are checked against ALLOWED_HOSTS.
+MCP_PUBLIC_URL = env.str("MCP_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 LOGGING = {
     "version": 1,

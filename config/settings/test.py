@@ -19,6 +19,7 @@ STORAGES = {
 KEY_ENCRYPTION_KEYS = parse_master_keys(
     "t2:" + "Mg" * 21 + "M=,t1:" + "MQ" * 21 + "M="
 )
+PROVIDER_MAX_RETRY_WAIT_SECONDS = 0.01
 REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
 
 if REDIS_URL := env.str("REDIS_URL", default=""):

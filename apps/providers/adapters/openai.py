@@ -59,8 +59,8 @@ def to_openai_messages(messages: tuple[ChatMessage, ...]) -> list[dict[str, Any]
                             "type": "function",
                             "function": {
                                 "name": call.name,
-                                # Echo what the model sent, even if it was not valid JSON.
-                                "arguments": call.raw_arguments or json.dumps(call.arguments or {}),
+                                # Unusable arguments were answered with a tool error; replay valid JSON.
+                                "arguments": json.dumps(call.arguments) if call.arguments is not None else "{}",
                             },
                         }
                         for call in message.tool_calls

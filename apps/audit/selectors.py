@@ -1,0 +1,56 @@
+"""Reads of usage and audit events, scoped to the user."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent, UsageRecord
+
+
+def usage_by_day(*, user, days: int = 30) -> list[dict]:
+    """Tokens and cost per day and provider over the last ``days`` days, oldest first."""
+    since = timezone.now() - timedelta(days=days)
+    rows = (
+        UsageRecord.objects.filter(user=user, created_at__gte=since)
+        .annotate(day=TruncDate("created_at"))
+        .values("day", "provider")
+        .annotate(input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"), cost=Sum("cost"))
+        .order_by("day", "provider")
+    )
+    return [
+        {
+            "day": row["day"],
+            "provider": row["provider"],
+            "input_tokens": row["input_tokens"] or 0,
+            "output_tokens": row["output_tokens"] or 0,
+            "cost": row["cost"] or Decimal("0"),
+        }
+        for row in rows
+    ]
+
+
+def usage_quota_status(*, user) -> list[dict]:
+    """Tokens used this calendar month per provider, against the monthly limit (None = no limit)."""
+    from apps.providers.selectors import provider_enabled_list
+
+    start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    used = dict(
+        UsageRecord.objects.filter(user=user, created_at__gte=start)
+        .values("provider")
+        .annotate(total=Sum("input_tokens") + Sum("output_tokens"))
+        .values_list("provider", "total")
+    )
+    limit = settings.USAGE_MONTHLY_TOKEN_LIMIT
+    names = [p.name for p in provider_enabled_list()]
+    names += [name for name in used if name not in names]
+    return [{"provider": name, "used_tokens": used.get(name) or 0, "limit_tokens": limit} for name in names]
+
+
+def audit_event_list(*, user):
+    return AuditEvent.objects.filter(actor=user)

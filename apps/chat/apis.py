@@ -1,0 +1,159 @@
+"""REST API for the chat and conversations."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.chat.models import Conversation, Message
+from apps.chat.selectors import conversation_get, conversation_list, message_list
+from apps.chat.services import chat_turn, chat_turn_stream, conversation_delete
+from apps.core.fields import StrictCharField
+from apps.core.ids import MAX_ID, parse_object_id
+from apps.core.pagination import PageParamsSerializer, paginate, validated_query
+from apps.core.schema import error_responses, paginated
+from apps.core.streaming import sse_response
+
+CONVERSATION_ID_PARAMETER = OpenApiParameter(
+    "conversation_id",
+    type={"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID},
+    location=OpenApiParameter.PATH,
+    description="The conversation's id.",
+)
+
+
+class ChatInputSerializer(serializers.Serializer):
+    conversation_id = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
+    message = StrictCharField(not_blank=True)
+    stream = serializers.BooleanField(
+        required=False, default=False, help_text="Answer as server-sent events (text/event-stream)."
+    )
+
+
+ChatAnswerSerializer = inline_serializer(
+    name="ChatAnswer",
+    fields={
+        "conversation_id": serializers.IntegerField(),
+        "reply": serializers.CharField(),
+        "tool_calls": inline_serializer(
+            name="ChatToolCall",
+            fields={
+                "name": serializers.CharField(),
+                "arguments": serializers.JSONField(),
+                "result": serializers.JSONField(),
+                "is_error": serializers.BooleanField(),
+            },
+            many=True,
+        ),
+        "provider": serializers.CharField(),
+        "model": serializers.CharField(),
+        "usage": inline_serializer(
+            name="ChatUsage",
+            fields={
+                "input_tokens": serializers.IntegerField(),
+                "output_tokens": serializers.IntegerField(),
+                "cost": serializers.FloatField(),
+            },
+        ),
+        "cached": serializers.BooleanField(),
+        "fallback_used": serializers.BooleanField(),
+        "warnings": serializers.ListField(child=serializers.CharField()),
+    },
+)
+
+
+class MessageOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = (
+            "id",
+            "role",
+            "content",
+            "tool_calls",
+            "tool_call_id",
+            "tool_name",
+            "is_error",
+            "provider",
+            "model",
+            "input_tokens",
+            "output_tokens",
+            "created_at",
+        )
+        read_only_fields = fields
+
+
+class ConversationOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Conversation
+        fields = ("id", "title", "created_at", "updated_at")
+        read_only_fields = fields
+
+
+class ConversationDetailOutputSerializer(ConversationOutputSerializer):
+    messages = serializers.SerializerMethodField()
+
+    class Meta(ConversationOutputSerializer.Meta):
+        fields = (*ConversationOutputSerializer.Meta.fields, "messages")
+        read_only_fields = fields
+
+    def get_messages(self, obj) -> list[dict]:
+        return MessageOutputSerializer(message_list(conversation=obj), many=True).data
+
+
+class ChatApi(APIView):
+    @extend_schema(
+        operation_id="chat_turn",
+        request=ChatInputSerializer,
+        responses={
+            200: OpenApiResponse(ChatAnswerSerializer, description="The answer (or, with stream=true, SSE events)."),
+            **error_responses(400, 404),
+        },
+        summary="Send a message to the assistant",
+    )
+    def post(self, request):
+        data = ChatInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        if values["stream"]:
+            events = chat_turn_stream(
+                user=request.user, conversation_id=values.get("conversation_id"), text=values["message"], stream=True
+            )
+            return sse_response(request, events)
+        answer = chat_turn(user=request.user, conversation_id=values.get("conversation_id"), text=values["message"])
+        return Response(answer.as_dict())
+
+
+class ConversationListApi(APIView):
+    @extend_schema(
+        operation_id="conversations_list",
+        parameters=[PageParamsSerializer],
+        responses={200: paginated(ConversationOutputSerializer, "PaginatedConversationList"), **error_responses(400)},
+        summary="List your conversations",
+    )
+    def get(self, request):
+        validated_query(PageParamsSerializer, request)
+        return paginate(request, self, conversation_list(user=request.user), ConversationOutputSerializer)
+
+
+class ConversationDetailApi(APIView):
+    @extend_schema(
+        operation_id="conversations_retrieve",
+        parameters=[CONVERSATION_ID_PARAMETER],
+        responses={200: ConversationDetailOutputSerializer, **error_responses(400, 404)},
+        summary="Get a conversation with its messages",
+    )
+    def get(self, request, conversation_id: str):
+        pk = parse_object_id(conversation_id, field="conversation_id")
+        return Response(ConversationDetailOutputSerializer(conversation_get(user=request.user, conversation_id=pk)).data)
+
+    @extend_schema(
+        operation_id="conversations_destroy",
+        parameters=[CONVERSATION_ID_PARAMETER],
+        responses={204: None, **error_responses(400, 404)},
+        summary="Delete a conversation",
+    )
+    def delete(self, request, conversation_id: str):
+        conversation_delete(user=request.user, conversation_id=parse_object_id(conversation_id, field="conversation_id"))
+        return Response(status=status.HTTP_204_NO_CONTENT)

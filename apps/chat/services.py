@@ -1,0 +1,326 @@
+"""A chat turn: stateless (history from the database), a bounded tool loop, tools through MCP, all stored at the end."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.services import audit_record, usage_record
+from apps.chat.models import Conversation, Message
+from apps.chat.selectors import conversation_get
+from apps.core.errors import ValidationFailed
+from apps.providers.errors import ProviderError
+from apps.providers.gateway import MidStreamFailure, ProviderSession
+from apps.providers.selectors import provider_preference_get
+from apps.providers.types import ChatMessage, CompletionRequest, StreamDone, TextDelta, ToolCall, ToolSpec
+
+logger = logging.getLogger(__name__)
+
+SYSTEM_PROMPT = (
+    "You are the user's todo assistant. You can read and change their todo list only through the "
+    "tools you are given; never invent tasks or ids. Refer to tasks as #id. Today is {today}. "
+    "Answer briefly and plainly."
+)
+
+
+@dataclass
+class ChatAnswer:
+    conversation_id: int
+    reply: str
+    tool_calls: list[dict[str, Any]]
+    provider: str
+    model: str
+    usage: dict[str, Any]
+    cached: bool = False
+    fallback_used: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --- conversion between stored rows and provider-neutral messages ---------------------------
+
+
+def _calls_to_json(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
+    return [
+        {"id": c.id, "name": c.name, "arguments": c.arguments, "raw_arguments": c.raw_arguments, "error": c.error}
+        for c in calls
+    ]
+
+
+def _calls_from_json(data: list[dict[str, Any]]) -> tuple[ToolCall, ...]:
+    return tuple(
+        ToolCall(
+            id=c["id"],
+            name=c["name"],
+            arguments=c.get("arguments"),
+            raw_arguments=c.get("raw_arguments") or "",
+            error=c.get("error"),
+        )
+        for c in data
+    )
+
+
+def _as_chat_message(row: Message) -> ChatMessage:
+    if row.role == Message.Role.TOOL:
+        return ChatMessage(
+            role="tool", content=row.content, tool_call_id=row.tool_call_id, name=row.tool_name, is_error=row.is_error
+        )
+    return ChatMessage(role=row.role, content=row.content, tool_calls=_calls_from_json(row.tool_calls or []))
+
+
+def _consistent_prefix(rows: list[Message]) -> list[Message]:
+    """The longest prefix in which every assistant tool call is followed by its result."""
+    kept: list[Message] = []
+    i = 0
+    while i < len(rows):
+        row = rows[i]
+        if row.role == Message.Role.ASSISTANT and row.tool_calls:
+            wanted = [c["id"] for c in row.tool_calls]
+            results = rows[i + 1 : i + 1 + len(wanted)]
+            if [r.tool_call_id for r in results if r.role == Message.Role.TOOL] != wanted:
+                break
+            kept.extend([row, *results])
+            i += 1 + len(wanted)
+        else:
+            kept.append(row)
+            i += 1
+    return kept
+
+
+def _history(conversation: Conversation) -> list[ChatMessage]:
+    rows = list(conversation.messages.order_by("-id")[: settings.CHAT_HISTORY_MESSAGES])[::-1]
+    while rows and rows[0].role != Message.Role.USER:  # never start on an orphaned tool result
+        rows.pop(0)
+    return [_as_chat_message(row) for row in _consistent_prefix(rows)]
+
+
+# --- the turn --------------------------------------------------------------------------------
+
+
+def _clean_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise ValidationFailed("The message must be text.", extra={"fields": {"message": ["Must be a string."]}})
+    text = text.strip()
+    limit = settings.CHAT_MESSAGE_MAX_CHARS
+    if not text:
+        raise ValidationFailed("The message is empty.", extra={"fields": {"message": ["This field may not be blank."]}})
+    if len(text) > limit:
+        raise ValidationFailed(
+            f"The message is too long ({len(text)} characters; the limit is {limit}).",
+            extra={"fields": {"message": [f"Ensure this field has no more than {limit} characters."]}},
+        )
+    if "\x00" in text:
+        raise ValidationFailed("Null characters are not allowed.", extra={"fields": {"message": ["Null characters."]}})
+    return text
+
+
+def _start_turn(*, user, conversation_id: int | None, text: str) -> Conversation:
+    """Check the input and store the user's message before any model call, so it is never lost."""
+    text = _clean_text(text)
+    with transaction.atomic():
+        if conversation_id is None:
+            conversation = Conversation.objects.create(owner=user, title=text[:60])
+        else:
+            conversation = conversation_get(user=user, conversation_id=conversation_id)
+        Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text)
+    return conversation
+
+
+def _tool_specs(user) -> list[ToolSpec]:
+    from apps.mcp_tools.client import mcp_tools_list
+
+    return [ToolSpec(name=t["name"], description=t["description"], input_schema=t["input_schema"]) for t in mcp_tools_list(user=user)]
+
+
+def _run_tool(user, call: ToolCall) -> tuple[str, bool, Any]:
+    """(content for the model, is_error, structured result). Bad arguments never reach the tool."""
+    if call.arguments is None:
+        return f"Error: {call.error or 'the arguments could not be read'}", True, None
+    from apps.mcp_tools.client import mcp_tool_call
+
+    outcome = mcp_tool_call(user=user, name=call.name, arguments=call.arguments, caller="chat")
+    return outcome.content_text, outcome.is_error, outcome.structured
+
+
+def chat_turn_stream(*, user, conversation_id: int | None, text: str, stream: bool = True) -> Iterator[dict[str, Any]]:
+    """Start a turn now (bad input raises here) and return its events: conversation, text, tool_call, done."""
+    conversation = _start_turn(user=user, conversation_id=conversation_id, text=text)
+    return _turn_events(user=user, conversation=conversation, stream=stream)
+
+
+def chat_turn(*, user, conversation_id: int | None, text: str, stream: bool = False) -> ChatAnswer:
+    """Run a whole turn and return the answer (``stream`` picks the providers' streaming wire format)."""
+    answer = None
+    for event in chat_turn_stream(user=user, conversation_id=conversation_id, text=text, stream=stream):
+        if event["type"] == "done":
+            answer = event["answer"]
+    return ChatAnswer(**answer)
+
+
+def _turn_events(*, user, conversation: Conversation, stream: bool) -> Iterator[dict[str, Any]]:
+    provider, model = provider_preference_get(user=user)
+    session = ProviderSession(user=user, provider=provider, model=model)
+    system = ChatMessage(role="system", content=SYSTEM_PROMPT.format(today=timezone.localdate().isoformat()))
+    messages = [system, *_history(conversation)]
+    tools = tuple(_tool_specs(user))
+    rows: list[Message] = []
+    tool_views: list[dict[str, Any]] = []
+    warnings = session.warnings
+    reply_text = ""
+    saved = False
+    failed = False
+
+    def assistant_row(text: str, calls: tuple[ToolCall, ...] = (), usage=None) -> Message:
+        return Message(
+            role=Message.Role.ASSISTANT,
+            content=text,
+            tool_calls=_calls_to_json(calls),
+            provider=session.provider.name,
+            model=session.model,
+            input_tokens=usage.input_tokens if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0,
+        )
+
+    yield {"type": "conversation", "conversation_id": conversation.pk}
+    try:
+        for _step in range(settings.CHAT_MAX_MODEL_CALLS_PER_TURN):
+            request = CompletionRequest(
+                model=session.model, messages=tuple(messages), tools=tools, max_tokens=settings.CHAT_MAX_OUTPUT_TOKENS
+            )
+            if stream:
+                reply = None
+                for event in session.stream(request):
+                    if isinstance(event, TextDelta):
+                        yield {"type": "text", "delta": event.text}
+                    elif isinstance(event, StreamDone):
+                        reply = event.reply
+            else:
+                reply = session.complete(request)
+                if reply.text and not reply.tool_calls:
+                    yield {"type": "text", "delta": reply.text}
+            rows.append(assistant_row(reply.text, reply.tool_calls, reply.usage))
+            messages.append(ChatMessage(role="assistant", content=reply.text, tool_calls=reply.tool_calls))
+            if not reply.tool_calls:
+                reply_text = reply.text
+                break
+            for call in reply.tool_calls:
+                content, is_error, structured = _run_tool(user, call)
+                rows.append(
+                    Message(
+                        role=Message.Role.TOOL,
+                        content=content,
+                        tool_call_id=call.id,
+                        tool_name=call.name[:128],
+                        is_error=is_error,
+                    )
+                )
+                messages.append(
+                    ChatMessage(role="tool", content=content, tool_call_id=call.id, name=call.name, is_error=is_error)
+                )
+                view = {
+                    "name": call.name,
+                    "arguments": call.arguments if call.arguments is not None else call.raw_arguments,
+                    "result": structured if structured is not None else content,
+                    "is_error": is_error,
+                }
+                tool_views.append(view)
+                yield {"type": "tool_call", **view}
+        else:
+            reply_text = (
+                f"I stopped after {settings.CHAT_MAX_MODEL_CALLS_PER_TURN} steps without finishing. "
+                "Please try a simpler request."
+            )
+            warnings.append("The turn reached its step limit.")
+            rows.append(assistant_row(reply_text))
+        if not reply_text.strip() and not warnings:
+            reply_text = "(The assistant gave no answer.)"
+            warnings.append("The provider returned an empty answer.")
+    except MidStreamFailure as exc:
+        failed = True
+        notice = f"[The reply was cut off: {exc.error.message}]"
+        reply_text = f"{exc.partial_text}\n\n{notice}" if exc.partial_text else notice
+        warnings.append("The provider's reply was cut off before it finished.")
+        rows.append(assistant_row(reply_text))
+        yield {"type": "text", "delta": f"\n\n{notice}"}
+    except ProviderError as exc:
+        failed = True
+        reply_text = f"Sorry, I could not get an answer: {exc.message}"
+        warnings.append(exc.message)
+        rows.append(assistant_row(reply_text))
+    finally:
+        if not saved:
+            # Runs even when a streaming client goes away mid-turn: keep what is consistent.
+            saved = True
+            _save_turn(user=user, conversation=conversation, rows=rows, session=session, failed=failed)
+
+    cost = sum((c.cost for c in session.calls), Decimal("0"))
+    answer = ChatAnswer(
+        conversation_id=conversation.pk,
+        reply=reply_text,
+        tool_calls=tool_views,
+        provider=session.provider.name,
+        model=session.model,
+        usage={
+            "input_tokens": sum(c.reply.usage.input_tokens for c in session.calls),
+            "output_tokens": sum(c.reply.usage.output_tokens for c in session.calls),
+            "cost": float(round(cost, 8)),
+        },
+        cached=False,
+        fallback_used=session.fallback_used,
+        warnings=list(warnings),
+    )
+    yield {"type": "done", "answer": answer.as_dict()}
+
+
+@transaction.atomic
+def _save_turn(*, user, conversation: Conversation, rows: list[Message], session: ProviderSession, failed: bool) -> None:
+    rows = _consistent_prefix(rows)
+    for row in rows:
+        row.conversation = conversation
+    Message.objects.bulk_create(rows)
+    for call in session.calls:
+        usage_record(
+            user=user,
+            provider=call.provider.name,
+            model=call.model,
+            input_tokens=call.reply.usage.input_tokens,
+            output_tokens=call.reply.usage.output_tokens,
+            cost=call.cost,
+            conversation_id=conversation.pk,
+            fallback=session.fallback_used,
+        )
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    audit_record(
+        actor=user,
+        action="chat.turn",
+        target=conversation,
+        outcome="failure" if failed else "success",
+        metadata={
+            "provider": session.provider.name,
+            "model": session.model,
+            "model_calls": len(session.calls),
+            "tools": [r.tool_name for r in rows if r.role == Message.Role.TOOL],
+            "fallback_used": session.fallback_used,
+            "input_tokens": sum(c.reply.usage.input_tokens for c in session.calls),
+            "output_tokens": sum(c.reply.usage.output_tokens for c in session.calls),
+        },
+    )
+
+
+@transaction.atomic
+def conversation_delete(*, user, conversation_id: int) -> None:
+    """Delete one of the user's conversations and its messages."""
+    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    audit_record(
+        actor=user, action="conversation.delete", target=conversation, metadata={"messages": conversation.messages.count()}
+    )
+    conversation.delete()

@@ -1,0 +1,78 @@
+"""Create or update a provider config from the command line (deployments, scripts)."""
+
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from apps.audit.services import audit_record
+from apps.providers.models import ProviderConfig, ProviderKind
+
+
+def _price(value: str) -> Decimal:
+    try:
+        price = Decimal(value)
+    except InvalidOperation:
+        raise CommandError(f"Not a price: {value!r}") from None
+    if price < 0:
+        raise CommandError("Prices cannot be negative.")
+    return price
+
+
+class Command(BaseCommand):
+    help = "Create or update provider NAME. Only the options given are changed on an existing provider."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name")
+        parser.add_argument("--kind", choices=ProviderKind.values)
+        parser.add_argument("--base-url")
+        parser.add_argument("--model", action="append", dest="models", help="offered model (repeatable)")
+        parser.add_argument("--default-model")
+        parser.add_argument("--price-in", type=_price, help="USD per million input tokens")
+        parser.add_argument("--price-out", type=_price, help="USD per million output tokens")
+        parser.add_argument("--timeout", type=int)
+        parser.add_argument("--fallback-order", type=int)
+        state = parser.add_mutually_exclusive_group()
+        state.add_argument("--enable", action="store_true")
+        state.add_argument("--disable", action="store_true")
+
+    def handle(self, *args, name, **options):
+        with transaction.atomic():
+            provider = ProviderConfig.objects.select_for_update().filter(name=name).first()
+            created = provider is None
+            if created:
+                if not options["kind"]:
+                    raise CommandError("--kind is needed to create a provider.")
+                provider = ProviderConfig(name=name, display_name=name)
+            changes = {
+                "kind": options["kind"],
+                "base_url": options["base_url"],
+                "model_names": options["models"],
+                "default_model": options["default_model"],
+                "price_input_per_million": options["price_in"],
+                "price_output_per_million": options["price_out"],
+                "timeout_seconds": options["timeout"],
+                "fallback_order": options["fallback_order"],
+            }
+            if options["enable"]:
+                changes["enabled"] = True
+            if options["disable"]:
+                changes["enabled"] = False
+            changed = sorted(field for field, value in changes.items() if value is not None)
+            for field in changed:
+                setattr(provider, field, changes[field])
+            if options["models"] and not options["default_model"] and provider.default_model not in options["models"]:
+                provider.default_model = options["models"][0]
+            try:
+                provider.full_clean()
+            except ValidationError as exc:
+                raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
+            provider.save()
+            audit_record(
+                actor=None,
+                action="provider_config.create" if created else "provider_config.update",
+                target=provider,
+                metadata={"fields": changed, "source": "configure_provider"},
+            )
+        self.stdout.write(f"{'created' if created else 'updated'} provider {provider.name} ({provider.kind})")
