@@ -6,7 +6,6 @@ import pytest
 from django.test import Client
 
 from apps.keys.vault import provider_key_create
-from apps.providers.models import ProviderConfig
 
 
 @pytest.fixture
@@ -23,11 +22,12 @@ def page_b(user_b) -> Client:
     return client
 
 
-@pytest.fixture
-def openai_at_fake(db, fake_provider):
-    ProviderConfig.objects.filter(name="openai").update(base_url=fake_provider.openai_base_url)
-    return fake_provider
-
-
 def make_key(user, *, key="sk-test-key-0000", label="", provider="openai"):
     return provider_key_create(user=user, provider_name=provider, key=key, label=label)
+
+
+def make_conversation(user, text="add buy milk"):
+    """A stored turn with the offline provider (the default for a user without keys)."""
+    from apps.chat.services import chat_turn
+
+    return chat_turn(user=user, conversation_id=None, text=text).conversation_id

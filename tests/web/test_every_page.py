@@ -11,16 +11,21 @@ from django.urls import get_resolver
 
 from apps.web import urls as web_urls
 from tests.web.a11y import accessibility_problems
-from tests.web.conftest import make_key
+from tests.web.conftest import make_conversation, make_key
 
 # Web routes that only take POSTs (their forms are checked where they appear).
-POST_ONLY = {"web:logout", "web:key-validate"}
+POST_ONLY = {"web:logout", "web:key-validate", "web:chat-send", "web:chat-provider"}
 
 
 def _pages(user) -> dict[str, str]:
     """Every page route of the web app, plus home and an error page, with a path to render it."""
     key = make_key(user, label="a key")
+    conversation_id = make_conversation(user)
     return {
+        "web:chat": "/chat/",
+        "web:chat-detail": f"/chat/{conversation_id}/",
+        "web:chat-delete": f"/chat/{conversation_id}/delete/",
+        "web:usage": "/usage/",
         "home": "/",
         "web:login": "/accounts/login/",
         "web:key-list": "/settings/keys/",
@@ -46,6 +51,7 @@ def _rendered_pages(user) -> list[tuple[str, str]]:
     # A form showing its errors is a different page as far as labels are concerned.
     errors = signed_in.post("/settings/keys/", {"provider": "", "key": "x"})
     rendered.append(("/settings/keys/ with errors", errors.content.decode()))
+    rendered.append(("/chat/ with errors", signed_in.post("/chat/send/", {"message": "  "}).content.decode()))
     login_error = anon.post("/accounts/login/", {"username": "nobody", "password": "wrong"})
     rendered.append(("/accounts/login/ with errors", login_error.content.decode()))
     return rendered
@@ -82,11 +88,15 @@ def test_every_post_form_carries_a_csrf_token_and_is_refused_without_it(user_a):
     assert {"/accounts/login/", "/accounts/logout/", "/settings/keys/"} <= post_forms
     assert any(re.fullmatch(r"/settings/keys/\d+/validate/", a) for a in post_forms)
     assert any(re.fullmatch(r"/settings/keys/\d+/delete/", a) for a in post_forms)
+    assert {"/chat/send/", "/chat/provider/"} <= post_forms
+    assert any(re.fullmatch(r"/chat/\d+/delete/", a) for a in post_forms)
 
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(user_a)
     for action in sorted(post_forms):
-        response = strict.post(action, {"provider": "openai", "key": "sk-test-key-0000", "username": "x"})
+        response = strict.post(
+            action, {"provider": "openai", "key": "sk-test-key-0000", "username": "x", "message": "add x", "choice": "offline:offline-rules"}
+        )
         assert response.status_code == 403, action
 
 

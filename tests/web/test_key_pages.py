@@ -65,9 +65,9 @@ def test_an_error_naming_no_form_field_is_shown_above_the_form():
 
 # Transactional: validation runs on commit (eagerly here), as it does outside a test transaction.
 @pytest.mark.django_db(transaction=True)
-def test_validate_shows_the_providers_verdict_in_the_row(page_a, user_a, openai_at_fake):
+def test_validate_shows_the_providers_verdict_in_the_row(page_a, user_a, providers_at_fake):
     record = make_key(user_a, key="sk-good-key-1234", label="mine")
-    openai_at_fake.expected_key = "sk-wrong-key"
+    providers_at_fake.expected_key = "sk-wrong-key"
 
     response = page_a.post(f"/settings/keys/{record.pk}/validate/", headers={"HX-Request": "true"})
 
@@ -79,7 +79,7 @@ def test_validate_shows_the_providers_verdict_in_the_row(page_a, user_a, openai_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_validate_without_javascript_redirects_with_the_result(page_a, user_a, openai_at_fake):
+def test_validate_without_javascript_redirects_with_the_result(page_a, user_a, providers_at_fake):
     record = make_key(user_a, key="sk-good-key-1234", label="mine")
     response = page_a.post(f"/settings/keys/{record.pk}/validate/", follow=True)
     page = response.content.decode()
