@@ -14,7 +14,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from tests.factories import make_task, make_token, make_user
 
 
-DATA_DEPENDENT_400 = {("POST", "/api/v1/keys/")}
+DATA_DEPENDENT_400 = {("POST", "/api/v1/keys/"), ("PUT", "/api/v1/preferences/")}
 
 
 @pytest.fixture

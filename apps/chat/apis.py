@@ -64,6 +64,31 @@ ChatAnswerSerializer = inline_serializer(
 )
 
 
+# One server-sent event: `event` names its type and `data` is a JSON object of the payload shape.
+CHAT_EVENT_PAYLOAD = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {
+        "type": {"type": "string", "enum": ["conversation", "text", "tool_call", "done"]},
+        "conversation_id": {"type": "integer"},
+        "delta": {"type": "string"},
+        "name": {"type": "string"},
+        "arguments": {},
+        "result": {},
+        "is_error": {"type": "boolean"},
+        "answer": {"type": "object"},
+    },
+}
+CHAT_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["conversation", "text", "tool_call", "done"]},
+        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": CHAT_EVENT_PAYLOAD},
+    },
+}
+
+
 class MessageOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
@@ -107,7 +132,12 @@ class ChatApi(APIView):
         operation_id="chat_turn",
         request=ChatInputSerializer,
         responses={
-            200: OpenApiResponse(ChatAnswerSerializer, description="The answer (or, with stream=true, SSE events)."),
+            (200, "application/json"): OpenApiResponse(ChatAnswerSerializer, description="The answer."),
+            (200, "text/event-stream"): OpenApiResponse(
+                CHAT_EVENT_SCHEMA,
+                description="With stream=true: server-sent events `conversation`, `text` (delta), "
+                "`tool_call`, then `done` carrying the same answer object.",
+            ),
             **error_responses(400, 404),
         },
         summary="Send a message to the assistant",

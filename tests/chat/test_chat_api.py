@@ -153,3 +153,19 @@ def test_configure_provider_creates_and_updates(db):
         call_command("configure_provider", "vllm", "--kind", "openai_compatible", stdout=out)
     with pytest.raises(CommandError, match="--kind"):
         call_command("configure_provider", "new-one", stdout=out)
+
+
+def test_a_chat_turns_tool_call_is_an_mcp_tools_call(client_a, caplog):
+    import logging
+
+    from apps.audit.models import AuditEvent
+
+    caplog.set_level(logging.DEBUG, logger="apps.mcp_tools.protocol")
+
+    post_chat(client_a, "add buy milk")
+
+    protocol = [r.getMessage() for r in caplog.records if r.name == "apps.mcp_tools.protocol"]
+    assert any("tools/call 'add_task'" in line for line in protocol), protocol
+    assert any("tools/list" in line for line in protocol), protocol
+    event = AuditEvent.objects.get(target_type="mcp.tool", target_id="add_task")
+    assert event.metadata["caller"] == "chat" and event.outcome == "success"

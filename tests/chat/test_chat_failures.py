@@ -55,6 +55,7 @@ def test_an_unknown_tool_name_is_a_tool_error_for_the_model(client_a, keyed_user
 @pytest.mark.parametrize("fault", ["empty_choices", "malformed"])
 @pytest.mark.parametrize("stream", [False, True])
 def test_unreadable_provider_answers_fail_over_to_offline(client_a, keyed_user, providers_at_fake, fault, stream):
+    ProviderKey.objects.filter(owner=keyed_user, provider__name="anthropic").delete()  # offline is next in line
     providers_at_fake.fault("openai", fault)
 
     answer = post_chat(client_a, "add buy milk", stream=stream)

@@ -6,15 +6,12 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import anthropic
-import httpx2
-import pydantic
 
 from apps.providers.adapters.base import (
     SDK_MAX_RETRIES,
     ProviderAdapter,
     bad_response,
-    error_from_status,
-    http_headers,
+    map_sdk_exception,
 )
 from apps.providers.errors import ProviderError
 from apps.providers.types import (
@@ -130,27 +127,9 @@ class AnthropicAdapter(ProviderAdapter):
         return kwargs
 
     def _map_exception(self, exc: BaseException, *, mid_stream: bool = False) -> ProviderError:
-        provider = self.provider_label
-        if isinstance(exc, ProviderError):
-            return exc
-        if isinstance(exc, (anthropic.APITimeoutError, httpx2.TimeoutException)):
-            return ProviderError("timeout", provider=provider)
-        if isinstance(exc, (anthropic.APIConnectionError, httpx2.TransportError)):
-            if mid_stream:
-                return bad_response(provider, "the reply stream was cut off")
-            return ProviderError("unavailable", provider=provider, detail="could not connect")
-        if isinstance(exc, anthropic.APIResponseValidationError):
-            return bad_response(provider, "unexpected reply shape", provider_status=exc.status_code)
-        if isinstance(exc, anthropic.APIStatusError):
-            status = exc.status_code if exc.status_code >= 400 else None  # stream `error` events come in a 200
-            return error_from_status(
-                provider=provider, status=status, headers=http_headers(exc.response), body=exc.body
-            )
-        if isinstance(exc, (ValueError, KeyError, TypeError, AttributeError, pydantic.ValidationError)):
-            return bad_response(provider, "malformed reply")
-        if isinstance(exc, anthropic.AnthropicError):
-            return ProviderError("bad_request", provider=provider)
-        raise exc
+        return map_sdk_exception(
+            exc, anthropic, base_error=anthropic.AnthropicError, provider=self.provider_label, mid_stream=mid_stream
+        )
 
     def complete(
         self, request: CompletionRequest, *, api_key: str, base_url: str = "", timeout: float = 60.0

@@ -7,7 +7,11 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
+from types import ModuleType
 from typing import Any, ClassVar
+
+import httpx2
+import pydantic
 
 from apps.providers.errors import ProviderError
 from apps.providers.types import CompletionReply, CompletionRequest, StreamEvent
@@ -139,3 +143,34 @@ def bad_response(provider: str, detail: str, *, provider_status: int | None = No
 def http_headers(response: Any) -> Mapping[str, str] | None:
     headers = getattr(response, "headers", None)
     return headers if headers is not None else None
+
+
+def map_sdk_exception(
+    exc: BaseException, sdk: ModuleType, *, base_error: type[Exception], provider: str, mid_stream: bool = False
+) -> ProviderError:
+    """Map an exception from a Stainless-generated SDK (``openai``, ``anthropic``: same hierarchy).
+
+    The SDK module is passed in so that only each adapter imports its own SDK. Upstream error
+    text is never copied (it can echo the key); only status and a short error type are kept.
+    """
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, (sdk.APITimeoutError, httpx2.TimeoutException)):
+        return ProviderError("timeout", provider=provider)
+    if isinstance(exc, (sdk.APIConnectionError, httpx2.TransportError)):
+        if mid_stream:
+            return bad_response(provider, "the reply stream was cut off")
+        return ProviderError("unavailable", provider=provider, detail="could not connect")
+    if isinstance(exc, sdk.APIResponseValidationError):
+        return bad_response(provider, "unexpected reply shape", provider_status=exc.status_code)
+    if isinstance(exc, sdk.APIStatusError):
+        status = exc.status_code if exc.status_code >= 400 else None  # in-stream error events come in a 200
+        return error_from_status(provider=provider, status=status, headers=http_headers(exc.response), body=exc.body)
+    if isinstance(exc, sdk.APIError):
+        # An error event inside a 200 stream, without a status of its own.
+        return error_from_status(provider=provider, status=None, headers=None, body={"error": exc.body})
+    if isinstance(exc, (ValueError, KeyError, TypeError, AttributeError, pydantic.ValidationError)):
+        return bad_response(provider, "malformed reply")
+    if isinstance(exc, base_error):
+        return ProviderError("bad_request", provider=provider)
+    raise exc

@@ -6,16 +6,13 @@ import json
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-import httpx2
 import openai
-import pydantic
 
 from apps.providers.adapters.base import (
     SDK_MAX_RETRIES,
     ProviderAdapter,
     bad_response,
-    error_from_status,
-    http_headers,
+    map_sdk_exception,
 )
 from apps.providers.errors import ProviderError
 from apps.providers.types import (
@@ -124,29 +121,9 @@ class OpenAIAdapter(ProviderAdapter):
 
     # -- errors ---------------------------------------------------------
     def _map_exception(self, exc: BaseException, *, mid_stream: bool = False) -> ProviderError:
-        provider = self.provider_label
-        if isinstance(exc, ProviderError):
-            return exc
-        if isinstance(exc, (openai.APITimeoutError, httpx2.TimeoutException)):
-            return ProviderError("timeout", provider=provider)
-        if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError)):
-            if mid_stream:
-                return bad_response(provider, "the reply stream was cut off")
-            return ProviderError("unavailable", provider=provider, detail="could not connect")
-        if isinstance(exc, openai.APIResponseValidationError):
-            return bad_response(provider, "unexpected reply shape", provider_status=exc.status_code)
-        if isinstance(exc, openai.APIStatusError):
-            return error_from_status(
-                provider=provider, status=exc.status_code, headers=http_headers(exc.response), body=exc.body
-            )
-        if isinstance(exc, openai.APIError):
-            # An error event inside a 200 stream.
-            return error_from_status(provider=provider, status=None, headers=None, body={"error": exc.body})
-        if isinstance(exc, (ValueError, KeyError, TypeError, AttributeError, pydantic.ValidationError)):
-            return bad_response(provider, "malformed reply")
-        if isinstance(exc, openai.OpenAIError):
-            return ProviderError("bad_request", provider=provider)
-        raise exc
+        return map_sdk_exception(
+            exc, openai, base_error=openai.OpenAIError, provider=self.provider_label, mid_stream=mid_stream
+        )
 
     # -- calls ----------------------------------------------------------
     def complete(
