@@ -61,3 +61,10 @@ def provider_key_usable_for(*, user, provider):
         .order_by("-created_at", "-id")
         .first()
     )
+
+
+def providers_accepting_keys() -> list:
+    """Enabled providers a user can store a key for (the offline provider needs none)."""
+    from apps.providers.models import ProviderConfig
+
+    return [provider for provider in ProviderConfig.objects.filter(enabled=True) if provider.needs_key]

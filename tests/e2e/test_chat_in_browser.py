@@ -1,0 +1,68 @@
+"""In a real browser: pick the offline provider, chat "add buy milk", see the tool card and the answer
+stream in, find the task in the API, and see the turn on /usage/."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from apps.todos.models import Task
+from tests.e2e.conftest import screenshot
+from tests.e2e.test_keys_in_browser import log_in_as_demo
+from tests.web.a11y import accessibility_problems
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_demo_user_chats_with_the_offline_provider_and_sees_the_usage(page):
+    log_in_as_demo(page, "/chat/")
+
+    page.get_by_label("Provider and model").select_option(value="offline:offline-rules")
+    page.get_by_role("button", name="Use", exact=True).click()
+    expect(page.locator("#current-provider")).to_contain_text("Offline assistant")
+    expect(page.locator("#banners")).to_contain_text("Offline mode")
+
+    page.get_by_label("Message").fill("add buy milk")
+    page.get_by_label("Message").press("Enter")  # keyboard: Enter sends
+
+    card = page.get_by_role("article", name="Tool call add_task")
+    expect(card).to_be_visible()
+    expect(card.locator(".tool-arguments")).to_contain_text("buy milk")
+    answer = page.locator(".bubble-assistant").last
+    expect(answer).to_contain_text("buy milk")
+    expect(answer.locator(".bubble-meta")).to_contain_text("offline")
+    expect(page).to_have_url(re.compile(r"/chat/\d+/$"))
+    expect(page.locator("#conversation-list")).to_contain_text("add buy milk")
+    expect(page.locator("#banners")).to_contain_text("Offline mode")
+    assert accessibility_problems(page.content()) == []
+    screenshot(page, "chat")
+
+    # The task really exists, as the REST API (same session) reports it.
+    tasks = page.request.get("/api/v1/tasks/").json()
+    assert [t["title"] for t in tasks["results"]] == ["buy milk"]
+    assert Task.objects.get().owner.username == "demo"
+
+    # Reloading shows the stored transcript, tool card included.
+    page.reload()
+    expect(page.get_by_role("article", name="Tool call add_task")).to_be_visible()
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "chat-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    page.get_by_role("link", name="Usage").click()
+    expect(page.get_by_role("heading", name="Usage", exact=True)).to_be_visible()
+    expect(page.locator("table.usage-table tbody tr")).to_have_count(1)
+    expect(page.locator("table.usage-table tbody tr")).to_contain_text("offline")
+    assert accessibility_problems(page.content()) == []
+    screenshot(page, "usage")
+
+    # Delete the conversation, with confirmation.
+    page.go_back()
+    page.get_by_role("link", name="Delete conversation").click()
+    expect(page.get_by_role("heading", name="Delete this conversation?")).to_be_visible()
+    screenshot(page, "chat-delete")
+    page.get_by_role("button", name="Delete conversation").click()
+    expect(page).to_have_url(re.compile(r"/chat/$"))
+    expect(page.locator("#conversation-list")).to_contain_text("No conversations yet")
