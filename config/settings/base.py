@@ -76,6 +76,17 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default serves threads (ASGI + MCP workers): WAL lets readers run beside a
+    # writer, IMMEDIATE transactions take the write lock up front instead of failing with
+    # "database is locked" mid-transaction. synchronous=NORMAL is durable across app crashes;
+    # only a power cut can lose the last commits (production uses PostgreSQL).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+            "transaction_mode": "IMMEDIATE",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache (also rate limits and breaker state later): Redis when REDIS_URL is set, else local memory.
