@@ -70,7 +70,7 @@ class RootApp:
 django_application = get_asgi_application()
 application = RootApp(django_application)
 
-from apps.mcp_tools.http import METADATA_PATH, MCP_PATH, mcp_http_app  # noqa: E402  (needs Django set up)
+from apps.mcp_tools.http import MCP_PATH, METADATA_PATH, mcp_http_app  # noqa: E402  (needs Django set up)
 
 application.mount(MCP_PATH, mcp_http_app)
 application.mount(METADATA_PATH, mcp_http_app)

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from apps.core.schema import error_responses
 from apps.mcp_tools.client import mcp_tools_list
 
+
 class ToolAnnotationsSerializer(serializers.Serializer):
     read_only_hint = serializers.BooleanField(allow_null=True)
     destructive_hint = serializers.BooleanField(allow_null=True)

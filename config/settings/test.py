@@ -1,8 +1,8 @@
 """Test settings: the embedded default, or PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set."""
 
-from .base import *  # noqa: F401,F403
 from apps.keys.keyring import parse_master_keys
 
+from .base import *  # noqa: F401,F403
 from .base import env
 
 DEBUG = False

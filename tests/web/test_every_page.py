@@ -7,7 +7,6 @@ from html.parser import HTMLParser
 
 import pytest
 from django.test import Client
-from django.urls import get_resolver
 
 from apps.web import urls as web_urls
 from tests.web.a11y import accessibility_problems
