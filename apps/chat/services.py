@@ -241,9 +241,11 @@ def _turn_events(*, user, conversation: Conversation, stream: bool) -> Iterator[
             )
             warnings.append("The turn reached its step limit.")
             rows.append(assistant_row(reply_text))
+            yield {"type": "text", "delta": reply_text}
         if not reply_text.strip() and not warnings:
             reply_text = "(The assistant gave no answer.)"
             warnings.append("The provider returned an empty answer.")
+            yield {"type": "text", "delta": reply_text}
     except MidStreamFailure as exc:
         failed = True
         notice = f"[The reply was cut off: {exc.error.message}]"

@@ -23,7 +23,8 @@ def sse_response(request, events: Iterator[dict[str, Any]]) -> StreamingHttpResp
     Under ASGI, Django would buffer a sync iterator whole; each item is pulled on the
     thread-sensitive sync thread instead (where the ORM may run), so events leave as they come.
     """
-    if isinstance(request, ASGIRequest):
+    django_request = getattr(request, "_request", request)  # DRF wraps Django's request
+    if isinstance(django_request, ASGIRequest):
         iterator = iter(events)
 
         async def content():
