@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from apps.chat.models import Conversation, Message
 from apps.chat.selectors import conversation_get, conversation_list, message_list
 from apps.chat.services import chat_turn, chat_turn_stream, conversation_delete
-from apps.core.fields import StrictCharField
+from apps.core.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from apps.core.ids import MAX_ID, parse_object_id
 from apps.core.pagination import PageParamsSerializer, paginate, validated_query
 from apps.core.schema import error_responses, paginated
@@ -25,9 +25,9 @@ CONVERSATION_ID_PARAMETER = OpenApiParameter(
 
 
 class ChatInputSerializer(serializers.Serializer):
-    conversation_id = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
+    conversation_id = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
     message = StrictCharField(not_blank=True)
-    stream = serializers.BooleanField(
+    stream = StrictBooleanField(
         required=False, default=False, help_text="Answer as server-sent events (text/event-stream)."
     )
 

@@ -37,3 +37,23 @@ class StrictCharField(serializers.CharField):
     def run_validation(self, data=serializers.empty):
         value = super().run_validation(data)
         return value.strip(ASCII_WHITESPACE) if isinstance(value, str) else value
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true/false only: DRF's BooleanField would also take 1, "yes" or "on"."""
+
+    default_error_messages = {"not_a_boolean": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("not_a_boolean")
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """JSON integers only, for request bodies: DRF's IntegerField would also take "12" or 12.0."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)

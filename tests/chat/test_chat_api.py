@@ -40,7 +40,12 @@ def test_offline_chat_adds_a_task_without_opening_a_socket(client_a, user_a, mon
         ({}, "message"),
         ({"message": "hi", "conversation_id": "abc"}, "conversation_id"),
         ({"message": "hi", "conversation_id": 0}, "conversation_id"),
+        ({"message": "hi", "conversation_id": "12"}, "conversation_id"),
+        ({"message": "hi", "conversation_id": 1.0}, "conversation_id"),
+        ({"message": "hi", "conversation_id": True}, "conversation_id"),
         ({"message": "hi", "stream": "maybe"}, "stream"),
+        ({"message": "hi", "stream": 1}, "stream"),
+        ({"message": "hi", "stream": "true"}, "stream"),
     ],
 )
 def test_bad_chat_input_is_a_400(client_a, payload, field):
