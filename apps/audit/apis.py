@@ -8,12 +8,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.audit.selectors import usage_by_day, usage_quota_status
+from apps.core.fields import QueryIntegerField
 from apps.core.pagination import validated_query
 from apps.core.schema import error_responses
 
 
 class UsageParamsSerializer(serializers.Serializer):
-    days = serializers.IntegerField(required=False, min_value=1, max_value=366, default=30)
+    days = QueryIntegerField(required=False, min_value=1, max_value=366, default=30)
 
 
 UsageOutputSerializer = inline_serializer(

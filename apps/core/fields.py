@@ -1,5 +1,7 @@
 """Serializer fields that refuse what DRF would quietly coerce, with rules the OpenAPI schema can state."""
 
+import re
+
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
@@ -55,5 +57,14 @@ class StrictIntegerField(serializers.IntegerField):
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class QueryIntegerField(serializers.IntegerField):
+    """An integer from a query string: digits only (DRF would also take "0.0" or " 7")."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not re.fullmatch(r"-?[0-9]+", data):
             self.fail("invalid")
         return super().to_internal_value(data)

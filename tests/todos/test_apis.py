@@ -227,7 +227,10 @@ def test_non_numeric_or_out_of_range_ids_are_a_400(client_a, bad_id, method, suf
 
 @pytest.mark.parametrize(
     "query",
-    ["?status=done", "?due_before=soon", "?limit=0", "?limit=abc", "?offset=-1", "?ordering=owner", "?limit=1000"],
+    [
+        "?status=done", "?due_before=soon", "?limit=0", "?limit=abc", "?offset=-1", "?ordering=owner", "?limit=1000",
+        "?offset=0.0", "?limit= 5", "?offset=1&offset=2", "?status=all&status=pending",
+    ],
 )
 def test_bad_list_parameters_are_a_400(client_a, query):
     assert_error_shape(client_a.get(LIST + query), 400, "validation_error")
