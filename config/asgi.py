@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -68,6 +69,12 @@ class RootApp:
 
 
 django_application = get_asgi_application()
+
+from django.conf import settings  # noqa: E402  (set up by get_asgi_application)
+
+if settings.PYTHON_SWITCH_INTERVAL_SECONDS > 0:
+    # The event loop and the worker threads (Django's sync views, MCP database calls) share the GIL.
+    sys.setswitchinterval(settings.PYTHON_SWITCH_INTERVAL_SECONDS)
 application = RootApp(django_application)
 
 from apps.mcp_tools.http import MCP_PATH, METADATA_PATH, mcp_http_app  # noqa: E402  (needs Django set up)

@@ -57,6 +57,16 @@ def anon_client() -> APIClient:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_local_caches():
+    """Process-local copies (verified tokens, the tool registry) never outlive a test's database."""
+    from apps.core.localcache import clear_all_local
+
+    clear_all_local()
+    yield
+    clear_all_local()
+
+
+@pytest.fixture(autouse=True)
 def _default_rows_after_flush(request):
     """Transactional tests flush every table, data migrations' rows included; put those back."""
     marker = request.node.get_closest_marker("django_db")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.core.localcache import MISS, GenerationCache
 from apps.keys.models import AccessToken
-from apps.keys.tokens import parse_key_id, token_matches
+from apps.keys.tokens import hash_token, parse_key_id, token_matches
+
+# Verified tokens (with their users) by token hash; bumped when any token or user changes
+# (apps.keys.signals). Failed lookups are never kept.
+verified_tokens = GenerationCache("access_tokens", ttl_seconds=settings.ACCESS_TOKEN_CACHE_SECONDS)
 
 
 def access_token_list(*, user) -> QuerySet[AccessToken]:
@@ -23,6 +29,29 @@ def access_token_authenticate(*, plaintext: str) -> AccessToken | None:
         return None
     if not token.is_active or not token.user.is_active:
         return None
+    return token
+
+
+def access_token_verified(*, plaintext: str, generation: str | None) -> AccessToken | None | object:
+    """A token this process verified under ``generation`` and that is still active; MISS when it must be read again.
+
+    No database access, so it may run on an event loop when the generation was read there.
+    """
+    token = verified_tokens.get(hash_token(plaintext), generation)
+    if token is MISS:
+        return MISS
+    return token if token.is_active else None  # expiry is checked on every use
+
+
+def access_token_authenticate_cached(*, plaintext: str) -> AccessToken | None:
+    """access_token_authenticate, answered from this process's copy while no token or user has changed."""
+    generation = verified_tokens.generation()  # before the database read: a change after it bumps it
+    token = access_token_verified(plaintext=plaintext, generation=generation)
+    if token is not MISS:
+        return token
+    token = access_token_authenticate(plaintext=plaintext)
+    if token is not None:
+        verified_tokens.put(hash_token(plaintext), token, generation)
     return token
 
 

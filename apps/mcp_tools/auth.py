@@ -7,7 +7,9 @@ from typing import Any
 from mcp.server.auth.provider import AccessToken as SdkAccessToken
 from pydantic import Field
 
-from apps.keys.selectors import access_token_authenticate
+from apps.core.localcache import MISS, reads_are_local
+from apps.keys.models import AccessToken
+from apps.keys.selectors import access_token_authenticate_cached, access_token_verified, verified_tokens
 from apps.keys.services import access_token_touch
 from apps.mcp_tools.db import run_db
 
@@ -20,10 +22,14 @@ class DjangoAccessToken(SdkAccessToken):
 
 
 def _verify(plaintext: str) -> DjangoAccessToken | None:
-    token = access_token_authenticate(plaintext=plaintext)
+    token = access_token_authenticate_cached(plaintext=plaintext)
     if token is None:
         return None
-    access_token_touch(token=token)
+    access_token_touch(token=token)  # a no-op unless due; copies expire before it is due again
+    return _sdk_token(plaintext, token)
+
+
+def _sdk_token(plaintext: str, token: AccessToken) -> DjangoAccessToken:
     return DjangoAccessToken(
         token=plaintext,
         client_id=token.prefix,  # the public part only; the SDK logs and compares this
@@ -40,4 +46,9 @@ class AccessTokenVerifier:
     async def verify_token(self, token: str) -> DjangoAccessToken | None:
         if not token or len(token) > 200:
             return None
-        return await run_db(None, _verify, token)  # a worker thread
+        if reads_are_local():
+            # This process's copy, checked against the generation in local memory: no thread hop.
+            cached = access_token_verified(plaintext=token, generation=verified_tokens.generation())
+            if cached is not MISS:
+                return None if cached is None else _sdk_token(token, cached)
+        return await run_db(None, _verify, token)  # a worker thread (database, or a remote cache)

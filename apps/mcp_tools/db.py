@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import weakref
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connections
 
 from apps.mcp_tools.context import TRANSPORT_IN_PROCESS, Principal
@@ -20,12 +23,36 @@ async def run_db(principal: Principal | None, fn: Callable[..., Any], *args: Any
 
     For the in-process client it runs on the caller's own thread (the thread that called
     ``mcp_tool_call``), so tools share the caller's database connection and transaction.
-    Otherwise (HTTP, stdio) on one of the SDK's worker threads (anyio's pool), each of which
-    keeps its database connection between calls like a small pool does.
+    Otherwise (HTTP, stdio) on one of anyio's worker threads, each of which keeps its database
+    connection between calls like a small pool does; at most ``database_threads()`` at once.
     """
     if principal is not None and principal.transport == TRANSPORT_IN_PROCESS:
         return await sync_to_async(fn, thread_sensitive=True)(*args)
-    return await anyio.to_thread.run_sync(functools.partial(in_worker_thread, fn, *args))
+    return await anyio.to_thread.run_sync(functools.partial(in_worker_thread, fn, *args), limiter=_limiter())
+
+
+def database_threads() -> int:
+    """How many MCP calls may use the database at once in this process (MCP_DATABASE_THREADS).
+
+    SQLite takes one writer at a time, and with one GIL more threads only wait on each other:
+    with eight, a call spent ~4x longer in its thread than alone and writers slept in SQLite's
+    busy handler (bench/mcp_bench.py). PostgreSQL overlaps its round trips, so it gets more.
+    """
+    configured = settings.MCP_DATABASE_THREADS
+    if configured:
+        return configured
+    return 1 if connections["default"].vendor == "sqlite" else 8
+
+
+_limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _limiter() -> anyio.CapacityLimiter:
+    loop = asyncio.get_running_loop()  # a limiter belongs to one event loop (tests run several)
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = anyio.CapacityLimiter(database_threads())
+    return limiter
 
 
 def in_worker_thread(fn: Callable[..., Any], *args: Any) -> Any:

@@ -63,10 +63,10 @@ def task_list(
 
 def task_get(*, user, task_id: int) -> Task:
     """One of the user's tasks; another user's task is simply not found."""
-    task = Task.objects.filter(owner=user, pk=task_id).first()
-    if task is None:
-        raise NotFound("Task not found.", code="task_not_found", extra={"task_id": task_id})
-    return task
+    try:
+        return Task.objects.get(owner=user, pk=task_id)  # no ORDER BY/LIMIT to build: the hottest read
+    except Task.DoesNotExist:
+        raise NotFound("Task not found.", code="task_not_found", extra={"task_id": task_id}) from None
 
 
 def task_statistics(*, user, today: date | None = None) -> dict[str, int]:

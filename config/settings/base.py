@@ -200,6 +200,18 @@ USAGE_MONTHLY_TOKEN_LIMIT = env.int("USAGE_MONTHLY_TOKEN_LIMIT", default=0) or N
 
 # Personal access tokens: how often last_used_at is written (a write per request would be wasteful).
 ACCESS_TOKEN_TOUCH_INTERVAL_SECONDS = 60
+# How long a process may reuse a verified access token, and the MCP tool registry, without
+# reading them again (apps.core.localcache). A change made through the ORM (revoking a token,
+# deactivating a user, disabling a tool) applies at once in every process sharing the cache
+# (Redis); the TTL only bounds changes made behind the ORM's back. 0 turns the copies off.
+ACCESS_TOKEN_CACHE_SECONDS = env.int("ACCESS_TOKEN_CACHE_SECONDS", default=30)
+MCP_REGISTRY_CACHE_SECONDS = env.int("MCP_REGISTRY_CACHE_SECONDS", default=30)
+# MCP calls using the database at once per server process; 0 = 1 on SQLite, 8 otherwise.
+MCP_DATABASE_THREADS = env.int("MCP_DATABASE_THREADS", default=0)
+# The interpreter's thread switch interval in the ASGI server process (config.asgi). The event
+# loop and the database threads share one GIL; at Python's default (5 ms) a thread coming back
+# from SQLite or PostgreSQL can wait that long for a busy loop to let go. 0 keeps the default.
+PYTHON_SWITCH_INTERVAL_SECONDS = env.float("PYTHON_SWITCH_INTERVAL_SECONDS", default=0.0005)
 
 # MCP: the externally visible base URL, named in the protected-resource metadata and in the
 # WWW-Authenticate header of a 401 from /mcp. Host and Origin are checked against ALLOWED_HOSTS.

@@ -1,0 +1,110 @@
+"""Per-process copies of hot, rarely changing rows, dropped everywhere at once when they change.
+
+Every MCP call used to re-read rows that almost never change (the caller's access token, the
+tool registry), and on this stack each read costs most of a millisecond of ORM work, several
+times what the SDK spends on the whole call. A ``GenerationCache`` keeps such rows in process
+memory, tagged with a *generation*: a random value kept in Django's cache. Any change to the
+rows bumps the generation (at once and again when the transaction commits), so every process
+sharing that cache - Redis in production - drops its copies on its next read. With the
+local-memory cache of the embedded default only this process sees a bump, which covers its
+single server process; a short TTL bounds what a change made elsewhere, or behind the ORM's
+back (``QuerySet.update``), can leave stale.
+
+A cache that fails (Redis down) only costs the speed-up: every read goes to the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+MISS = object()
+
+_all: list[GenerationCache] = []
+
+
+class GenerationCache:
+    """A bounded dict in process memory whose entries are valid for one shared generation and a TTL."""
+
+    def __init__(self, name: str, *, ttl_seconds: float, max_entries: int = 1024) -> None:
+        self.key = f"localcache:{name}:generation"
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[str, float, Any]] = {}
+        self._lock = threading.Lock()
+        _all.append(self)
+
+    @property
+    def enabled(self) -> bool:
+        return self.ttl_seconds > 0
+
+    def generation(self) -> str | None:
+        """The current generation (read it *before* reading the rows); None when the cache fails."""
+        if not self.enabled:
+            return None
+        try:
+            value = cache.get(self.key)
+            if value is None:
+                cache.add(self.key, uuid.uuid4().hex, timeout=None)
+                value = cache.get(self.key)
+        except Exception:  # noqa: BLE001  (any cache backend error: fall back to the database)
+            logger.warning("cache unavailable; %s is read from the database", self.key, exc_info=True)
+            return None
+        return value
+
+    def get(self, key: str, generation: str | None) -> Any:
+        """The entry stored under this generation and not expired, else MISS."""
+        if generation is None:
+            return MISS
+        entry = self._entries.get(key)
+        if entry is None or entry[0] != generation or entry[1] < time.monotonic():
+            return MISS
+        return entry[2]
+
+    def put(self, key: str, value: Any, generation: str | None) -> None:
+        if generation is None:
+            return
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()  # simple and bounded; refilled by the next reads
+            self._entries[key] = (generation, time.monotonic() + self.ttl_seconds, value)
+
+    def bump(self) -> None:
+        """Invalidate every process's copies (and this one's, even if the shared cache fails)."""
+        with self._lock:
+            self._entries.clear()
+        if not self.enabled:
+            return
+        try:
+            cache.set(self.key, uuid.uuid4().hex, timeout=None)
+        except Exception:  # noqa: BLE001
+            logger.warning("could not bump %s; other processes keep their copies up to the TTL", self.key, exc_info=True)
+
+    def bump_now_and_on_commit(self, using: str | None = None) -> None:
+        """For a change being written: drop copies now, and again once other connections can see it."""
+        self.bump()
+        transaction.on_commit(self.bump, using=using)
+
+    def clear_local(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def reads_are_local() -> bool:
+    """Whether a generation read stays in process memory (then it is safe on an event loop)."""
+    return isinstance(caches["default"], LocMemCache)
+
+
+def clear_all_local() -> None:
+    """Forget every process-local copy (tests, after the database was flushed behind the ORM)."""
+    for instance in _all:
+        instance.clear_local()
