@@ -95,6 +95,7 @@ async def measure(url: str, headers: dict[str, str], body: bytes, *, requests: i
         elapsed = time.perf_counter() - started
     latencies.sort()
     return {
+        "latencies": latencies,
         "rps": len(latencies) / elapsed,
         "p50_ms": statistics.median(latencies) * 1000,
         "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
@@ -102,10 +103,24 @@ async def measure(url: str, headers: dict[str, str], body: bytes, *, requests: i
     }
 
 
+def combine(results: list[dict]) -> dict:
+    """Rounds of one server as one row: median req/s, percentiles over every request."""
+    latencies = sorted(latency for result in results for latency in result["latencies"])
+    return {
+        "rps": statistics.median(result["rps"] for result in results),
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
+        "errors": sum(result["errors"] for result in results),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="tools/call requests per measurement")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="alternate project and bare this many times per concurrency (noise)"
+    )
     parser.add_argument("--tool", default="get_task", choices=["get_task", "list_tasks", "add_task"])
     parser.add_argument("--database-url", default="", help="default: a new SQLite file in a temporary directory")
     args = parser.parse_args()
@@ -143,32 +158,47 @@ def main() -> None:
             "add_task": {"title": "benchmark task"},
         }[args.tool]
         rows = []
+        per_round = max(args.requests // args.rounds, 50)
         for concurrency in args.concurrency:
-            project = asyncio.run(
-                measure(project_url, project_headers, payload(args.tool, arguments), requests=args.requests, concurrency=concurrency)
-            )
-            bare = asyncio.run(
-                measure(bare_url, common, payload("echo", {"text": "hi"}), requests=args.requests, concurrency=concurrency)
-            )
-            rows.append((concurrency, project, bare))
+            # Alternating short rounds: a slow spell of a shared machine hits both servers alike.
+            projects, bares = [], []
+            for _ in range(args.rounds):
+                projects.append(
+                    asyncio.run(
+                        measure(
+                            project_url, project_headers, payload(args.tool, arguments), requests=per_round, concurrency=concurrency
+                        )
+                    )
+                )
+                bares.append(
+                    asyncio.run(
+                        measure(bare_url, common, payload("echo", {"text": "hi"}), requests=per_round, concurrency=concurrency)
+                    )
+                )
+            ratios = sorted(p["rps"] / b["rps"] for p, b in zip(projects, bares, strict=True))
+            rows.append((concurrency, combine(projects), combine(bares), ratios))
     finally:
         for process in processes:
             process.terminate()
         for process in processes:
             process.wait(10)
 
-    print(f"# tools/call over HTTP ({PROTOCOL}, stateless, JSON), {args.requests} requests per row")
+    print(
+        f"# tools/call over HTTP ({PROTOCOL}, stateless, JSON), {args.requests} requests per row "
+        f"in {args.rounds} alternating rounds (req/s: median of the rounds)"
+    )
     print(f"# machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(f"# project tool: {args.tool}; database: {'given URL' if args.database_url else 'SQLite file'}")
     print("| concurrency | server | req/s | p50 ms | p95 ms | errors |")
     print("|---|---|---|---|---|---|")
-    for concurrency, project, bare in rows:
+    for concurrency, project, bare, ratios in rows:
         for name, result in ((f"project /mcp ({args.tool})", project), ("bare MCPServer (echo)", bare)):
             print(
                 f"| {concurrency} | {name} | {result['rps']:.0f} | {result['p50_ms']:.1f} | "
                 f"{result['p95_ms']:.1f} | {result['errors']} |"
             )
-        print(f"| {concurrency} | **project / bare** | **{project['rps'] / bare['rps']:.0%}** | | | |")
+        spread = f"rounds {ratios[0]:.0%}–{ratios[-1]:.0%}"
+        print(f"| {concurrency} | **project / bare** | **{statistics.median(ratios):.0%}** | {spread} | | |")
 
 
 if __name__ == "__main__":

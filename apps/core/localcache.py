@@ -21,6 +21,7 @@ import time
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
@@ -35,13 +36,17 @@ _all: list[GenerationCache] = []
 class GenerationCache:
     """A bounded dict in process memory whose entries are valid for one shared generation and a TTL."""
 
-    def __init__(self, name: str, *, ttl_seconds: float, max_entries: int = 1024) -> None:
+    def __init__(self, name: str, *, ttl_setting: str, max_entries: int = 1024) -> None:
         self.key = f"localcache:{name}:generation"
-        self.ttl_seconds = ttl_seconds
+        self.ttl_setting = ttl_setting  # read on every use, so it can change in tests and at run time
         self.max_entries = max_entries
         self._entries: dict[str, tuple[str, float, Any]] = {}
         self._lock = threading.Lock()
         _all.append(self)
+
+    @property
+    def ttl_seconds(self) -> float:
+        return getattr(settings, self.ttl_setting)
 
     @property
     def enabled(self) -> bool:
@@ -71,7 +76,7 @@ class GenerationCache:
         return entry[2]
 
     def put(self, key: str, value: Any, generation: str | None) -> None:
-        if generation is None:
+        if generation is None or not self.enabled:
             return
         with self._lock:
             if len(self._entries) >= self.max_entries:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -12,7 +11,7 @@ from apps.keys.tokens import hash_token, parse_key_id, token_matches
 
 # Verified tokens (with their users) by token hash; bumped when any token or user changes
 # (apps.keys.signals). Failed lookups are never kept.
-verified_tokens = GenerationCache("access_tokens", ttl_seconds=settings.ACCESS_TOKEN_CACHE_SECONDS)
+verified_tokens = GenerationCache("access_tokens", ttl_setting="ACCESS_TOKEN_CACHE_SECONDS")
 
 
 def access_token_list(*, user) -> QuerySet[AccessToken]:

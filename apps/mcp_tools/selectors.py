@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import DatabaseError
 
 from apps.core.localcache import MISS, GenerationCache
@@ -12,7 +11,7 @@ from apps.mcp_tools.models import ToolRegistration
 
 # The operator settings of every tool, as one snapshot; bumped when any registration row is
 # saved or deleted (apps.mcp_tools.apps), so a tool switched off is refused at once.
-registry_snapshot = GenerationCache("mcp_tool_registry", ttl_seconds=settings.MCP_REGISTRY_CACHE_SECONDS, max_entries=1)
+registry_snapshot = GenerationCache("mcp_tool_registry", ttl_setting="MCP_REGISTRY_CACHE_SECONDS", max_entries=1)
 
 
 @dataclass(frozen=True)
