@@ -188,7 +188,9 @@ def main() -> None:
         f"in {args.rounds} alternating rounds (req/s: median of the rounds)"
     )
     print(f"# machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print(f"# project tool: {args.tool}; database: {'given URL' if args.database_url else 'SQLite file'}")
+    database = "given URL" if args.database_url else "SQLite file"
+    cache = "Redis" if os.environ.get("REDIS_URL") else "local memory"
+    print(f"# project tool: {args.tool}; database: {database}; cache: {cache}")
     print("| concurrency | server | req/s | p50 ms | p95 ms | errors |")
     print("|---|---|---|---|---|---|")
     for concurrency, project, bare, ratios in rows:
