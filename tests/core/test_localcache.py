@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
 from django.core.cache import caches
 from django.test import override_settings
 
