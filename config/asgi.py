@@ -75,6 +75,7 @@ from django.conf import settings  # noqa: E402  (set up by get_asgi_application)
 if settings.PYTHON_SWITCH_INTERVAL_SECONDS > 0:
     # The event loop and the worker threads (Django's sync views, MCP database calls) share the GIL.
     sys.setswitchinterval(settings.PYTHON_SWITCH_INTERVAL_SECONDS)
+
 application = RootApp(django_application)
 
 from apps.mcp_tools.http import MCP_PATH, METADATA_PATH, mcp_http_app  # noqa: E402  (needs Django set up)

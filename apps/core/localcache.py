@@ -61,7 +61,7 @@ class GenerationCache:
             if value is None:
                 cache.add(self.key, uuid.uuid4().hex, timeout=None)
                 value = cache.get(self.key)
-        except Exception:  # noqa: BLE001  (any cache backend error: fall back to the database)
+        except Exception:  # any cache backend error: fall back to the database
             logger.warning("cache unavailable; %s is read from the database", self.key, exc_info=True)
             return None
         return value
@@ -91,7 +91,7 @@ class GenerationCache:
             return
         try:
             cache.set(self.key, uuid.uuid4().hex, timeout=None)
-        except Exception:  # noqa: BLE001
+        except Exception:  # as above: the copies here are dropped already
             logger.warning("could not bump %s; other processes keep their copies up to the TTL", self.key, exc_info=True)
 
     def bump_now_and_on_commit(self, using: str | None = None) -> None:

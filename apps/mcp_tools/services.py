@@ -9,7 +9,6 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from apps.audit.services import audit_record
 from apps.core.errors import NotFound
 from apps.mcp_tools.models import ToolRegistration
-from apps.mcp_tools.selectors import registry_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +38,7 @@ def tool_registry_sync(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
                 row.app_label, row.default_description, row.available = spec.app_label, spec.description, True
                 row.save(using=using, update_fields=["app_label", "default_description", "available", "updated_at"])
         gone = [name for name, row in rows.items() if name not in specs and row.available]
-        if gone:
-            ToolRegistration.objects.using(using).filter(name__in=gone).update(available=False)
-            registry_snapshot.bump_now_and_on_commit(using=using)  # update() sends no signal
+        ToolRegistration.objects.using(using).filter(name__in=gone).update(available=False)
     if added or gone:
         logger.info("MCP tool registry synced: added %s, unavailable %s", added, gone)
     return added

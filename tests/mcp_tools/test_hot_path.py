@@ -17,7 +17,7 @@ from apps.keys.selectors import access_token_authenticate_cached, verified_token
 from apps.keys.services import access_token_create, access_token_revoke
 from apps.mcp_tools.db import database_threads
 from apps.mcp_tools.models import ToolRegistration
-from apps.mcp_tools.selectors import registry_snapshot, tool_enabled
+from apps.mcp_tools.selectors import tool_enabled
 from apps.mcp_tools.services import tool_registry_sync
 from tests.factories import make_user
 from tests.mcp_tools.test_http import ACCEPT, INITIALIZE
@@ -110,15 +110,6 @@ def test_the_registry_snapshot_follows_saves_at_once_and_updates_behind_the_orm_
     assert not tool_enabled("get_task")  # stale, but only until the TTL
     with override_settings(MCP_REGISTRY_CACHE_SECONDS=0):
         assert tool_enabled("get_task")
-
-
-def test_a_tool_gone_from_the_code_drops_the_snapshot():
-    tool_registry_sync()
-    ToolRegistration.objects.create(name="retired_tool", default_description="old")
-    generation = registry_snapshot.generation()
-    tool_registry_sync()
-    assert registry_snapshot.generation() != generation
-    assert not ToolRegistration.objects.get(name="retired_tool").available
 
 
 def test_database_threads_default_to_one_on_sqlite_and_follow_the_setting():
