@@ -8,6 +8,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.utils import timezone
+
+from apps.web.tool_summaries import tool_summary
+
 QUOTA_WARNING_SHARE = 0.8  # show a warning from 80% of a monthly limit
 
 
@@ -21,12 +25,23 @@ def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
-def tool_card(*, name: str, arguments: Any, result: Any, is_error: bool) -> dict[str, Any]:
-    return {"name": name, "arguments": pretty(arguments), "result": pretty(result), "is_error": is_error}
+def tool_card(*, name: str, arguments: Any, result: Any, is_error: bool, today: date | None = None) -> dict[str, Any]:
+    """A tool call as a card: a one-line summary, the arguments and result (JSON) folded behind it."""
+    summary = tool_summary(
+        name=name, arguments=arguments, result=result, is_error=is_error, today=today or timezone.localdate()
+    )
+    return {
+        "name": name,
+        "summary": summary,
+        "arguments": pretty(arguments),
+        "result": pretty(result),
+        "is_error": is_error,
+    }
 
 
-def transcript(messages) -> list[dict[str, Any]]:
+def transcript(messages, *, today: date | None = None) -> list[dict[str, Any]]:
     """Stored messages as the page shows them: user and assistant bubbles, tool calls as cards."""
+    today = today or timezone.localdate()
     items: list[dict[str, Any]] = []
     arguments_by_call: dict[str, Any] = {}
     for message in messages:
@@ -46,6 +61,7 @@ def transcript(messages) -> list[dict[str, Any]]:
                 arguments=arguments_by_call.get(message.tool_call_id, {}),
                 result=message.content,
                 is_error=message.is_error,
+                today=today,
             )
             items.append({"kind": "tool", **card})
     return items
