@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import wraps
+from functools import partial, wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.audit.selectors import usage_by_day, usage_quota_status
+from apps.audit.selectors import turns_by_day, usage_by_day, usage_quota_status
 from apps.chat.selectors import conversation_get, conversation_list, message_list
 from apps.chat.services import chat_turn_stream, conversation_delete
 from apps.core.errors import ApplicationError, NotFound, ValidationFailed
@@ -258,26 +258,24 @@ USAGE_DAYS = 30
 @require_http_methods(["GET"])
 def usage(request: HttpRequest) -> HttpResponse:
     rows = usage_by_day(user=request.user, days=USAGE_DAYS)
+    turns = turns_by_day(user=request.user, days=USAGE_DAYS)
     quotas = usage_quota_status(user=request.user)
     today = timezone.localdate()
+    offline_name = provider_offline().name
+    providers = presenters.providers_of(rows, turns)  # one colour per provider across the three charts
+    chart = partial(presenters.stacked_bar_chart, days=USAGE_DAYS, today=today, all_providers=providers)
     context = {
         "active": "usage",
-        "rows": rows,
+        "rows": presenters.usage_table(rows, turns, offline_name=offline_name),
+        "offline": presenters.offline_summary(turns, offline_name=offline_name),
         "quotas": [
             {**q, "percent": min(100, round(100 * q["used_tokens"] / q["limit_tokens"])) if q["limit_tokens"] else None}
             for q in quotas
         ],
         "banners": presenters.quota_banners(quotas),
         "days": USAGE_DAYS,
-        "tokens_chart": presenters.stacked_bar_chart(
-            rows,
-            value=lambda r: r["input_tokens"] + r["output_tokens"],
-            days=USAGE_DAYS,
-            today=today,
-            fmt=presenters.format_tokens,
-        ),
-        "cost_chart": presenters.stacked_bar_chart(
-            rows, value=lambda r: r["cost"], days=USAGE_DAYS, today=today, fmt=presenters.format_cost
-        ),
+        "turns_chart": chart(turns, value=lambda r: r["turns"], fmt=presenters.format_count),
+        "tokens_chart": chart(rows, value=lambda r: r["input_tokens"] + r["output_tokens"], fmt=presenters.format_tokens),
+        "cost_chart": chart(rows, value=lambda r: r["cost"], fmt=presenters.format_cost),
     }
     return render(request, "web/usage.html", context)
