@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test migrate demo check-python clean
+.PHONY: install run test migrate demo admin check-python clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
@@ -31,10 +31,17 @@ migrate: install .local/master-keys
 demo: migrate
 	$(BIN)/python manage.py createdemo
 
+# An account for the admin at /admin/ (Django's createsuperuser: it asks for a user name, an
+# e-mail address and a password). Without a terminal, set DJANGO_SUPERUSER_USERNAME and
+# DJANGO_SUPERUSER_PASSWORD (and optionally DJANGO_SUPERUSER_EMAIL) and nothing is asked.
+admin: migrate
+	$(BIN)/python manage.py createsuperuser $(if $(DJANGO_SUPERUSER_PASSWORD),--noinput --email "$${DJANGO_SUPERUSER_EMAIL:-admin@localhost}")
+
 # The embedded default: SQLite, local-memory cache, eager Celery, offline provider.
 run: demo
 	$(BIN)/python manage.py collectstatic --noinput -v 0
-	@echo "Serving on http://$(HOST):$(PORT)/  (API docs: /api/docs/, admin: /admin/)"
+	@echo "Serving on http://$(HOST):$(PORT)/  (chat: /chat/ as demo / demo-password; API docs: /api/docs/ and /api/redoc/)"
+	@echo "Admin: http://$(HOST):$(PORT)/admin/  (no account yet? run 'make admin', in another terminal if you like: it asks for a name and password)"
 	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT)
 
 test: install

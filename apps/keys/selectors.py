@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import timedelta
+
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from apps.core.localcache import MISS, GenerationCache
@@ -96,3 +98,37 @@ def providers_accepting_keys() -> list:
     from apps.providers.models import ProviderConfig
 
     return [provider for provider in ProviderConfig.objects.filter(enabled=True) if provider.needs_key]
+
+
+# A validation asked for longer ago than this, with no result since, is no longer shown as
+# "checking" (its task was lost, or the worker is down): the page stops waiting for it.
+KEY_CHECKING_WINDOW = timedelta(minutes=5)
+
+
+def provider_keys_checking(*, user, keys) -> set[int]:
+    """Ids of these keys (the user's) whose validation was requested and has no result yet.
+
+    Read from the ``provider_key.validate_requested`` audit event written with each request:
+    a result (any outcome, through provider_key_mark) saves the key, so a request newer than
+    the key's ``updated_at`` is still waiting for its worker. Revoked and expired keys are never
+    checked, so never "checking".
+    """
+    from apps.audit.models import AuditEvent
+    from apps.keys.models import ProviderKey
+
+    keys = [k for k in keys if k.status in (ProviderKey.Status.ACTIVE, ProviderKey.Status.INVALID)]
+    if not keys:
+        return set()
+    requested = dict(
+        AuditEvent.objects.filter(
+            actor=user,
+            action="provider_key.validate_requested",
+            target_type=ProviderKey._meta.label_lower,
+            target_id__in=[str(k.pk) for k in keys],
+            created_at__gte=timezone.now() - KEY_CHECKING_WINDOW,
+        )
+        .values("target_id")
+        .annotate(latest=Max("created_at"))
+        .values_list("target_id", "latest")
+    )
+    return {k.pk for k in keys if (at := requested.get(str(k.pk))) is not None and at > k.updated_at}

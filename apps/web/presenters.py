@@ -8,6 +8,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.utils import timezone
+
+from apps.web.tool_summaries import tool_summary
+
 QUOTA_WARNING_SHARE = 0.8  # show a warning from 80% of a monthly limit
 
 
@@ -21,12 +25,23 @@ def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
-def tool_card(*, name: str, arguments: Any, result: Any, is_error: bool) -> dict[str, Any]:
-    return {"name": name, "arguments": pretty(arguments), "result": pretty(result), "is_error": is_error}
+def tool_card(*, name: str, arguments: Any, result: Any, is_error: bool, today: date | None = None) -> dict[str, Any]:
+    """A tool call as a card: a one-line summary, the arguments and result (JSON) folded behind it."""
+    summary = tool_summary(
+        name=name, arguments=arguments, result=result, is_error=is_error, today=today or timezone.localdate()
+    )
+    return {
+        "name": name,
+        "summary": summary,
+        "arguments": pretty(arguments),
+        "result": pretty(result),
+        "is_error": is_error,
+    }
 
 
-def transcript(messages) -> list[dict[str, Any]]:
+def transcript(messages, *, today: date | None = None) -> list[dict[str, Any]]:
     """Stored messages as the page shows them: user and assistant bubbles, tool calls as cards."""
+    today = today or timezone.localdate()
     items: list[dict[str, Any]] = []
     arguments_by_call: dict[str, Any] = {}
     for message in messages:
@@ -46,6 +61,7 @@ def transcript(messages) -> list[dict[str, Any]]:
                 arguments=arguments_by_call.get(message.tool_call_id, {}),
                 result=message.content,
                 is_error=message.is_error,
+                today=today,
             )
             items.append({"kind": "tool", **card})
     return items
@@ -85,6 +101,51 @@ def answer_banners(answer: dict[str, Any], *, offline_name: str) -> list[Banner]
     return banners
 
 
+# --- usage ------------------------------------------------------------------------------------
+
+
+def usage_table(usage_rows: list[dict], turn_rows: list[dict], *, offline_name: str) -> list[dict[str, Any]]:
+    """One row per day and provider: turns answered beside tokens and cost (the offline assistant's turns cost none)."""
+    rows: dict[tuple, dict[str, Any]] = {}
+
+    def row(day, provider):
+        return rows.setdefault(
+            (day, provider),
+            {
+                "day": day,
+                "provider": provider,
+                "offline": provider == offline_name,
+                "turns": 0,
+                "fallback_turns": 0,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cost": Decimal("0"),
+            },
+        )
+
+    for usage in usage_rows:
+        row(usage["day"], usage["provider"]).update(
+            input_tokens=usage["input_tokens"], output_tokens=usage["output_tokens"], cost=usage["cost"]
+        )
+    for turns in turn_rows:
+        row(turns["day"], turns["provider"]).update(turns=turns["turns"], fallback_turns=turns["fallback_turns"])
+    return [rows[key] for key in sorted(rows, key=lambda k: (k[0], k[1]))]
+
+
+def providers_of(*row_lists: list[dict]) -> list[str]:
+    return sorted({row["provider"] for rows in row_lists for row in rows})
+
+
+def offline_summary(turn_rows: list[dict], *, offline_name: str) -> dict[str, int]:
+    offline = [r for r in turn_rows if r["provider"] == offline_name]
+    return {
+        "turns": sum(r["turns"] for r in turn_rows),
+        "offline_turns": sum(r["turns"] for r in offline),
+        "offline_fallback_turns": sum(r["fallback_turns"] for r in offline),
+        "offline_days": len({r["day"] for r in offline}),
+    }
+
+
 # --- server-drawn SVG charts -----------------------------------------------------------------
 
 PALETTE = ["#2251c7", "#c2410c", "#15803d", "#7e22ce", "#0e7490", "#a16207", "#be123c"]
@@ -101,10 +162,16 @@ def _nice_max(value: float) -> float:
     return 10 * magnitude
 
 
-def stacked_bar_chart(rows: list[dict], *, value, days: int, today: date, fmt) -> dict[str, Any]:
-    """Geometry for a stacked bar chart: one bar a day, one colour a provider (drawn by a template)."""
+def stacked_bar_chart(
+    rows: list[dict], *, value, days: int, today: date, fmt, all_providers: list[str] | None = None
+) -> dict[str, Any]:
+    """Geometry for a stacked bar chart: one bar a day, one colour a provider (drawn by a template).
+
+    ``all_providers`` keeps a provider's colour the same across the charts of one page.
+    """
     providers = sorted({row["provider"] for row in rows})
-    colours = {p: PALETTE[i % len(PALETTE)] for i, p in enumerate(providers)}
+    order = all_providers if all_providers and set(providers) <= set(all_providers) else providers
+    colours = {p: PALETTE[order.index(p) % len(PALETTE)] for p in providers}
     first = today - timedelta(days=days - 1)
     dates = [first + timedelta(days=i) for i in range(days)]
     totals: dict[date, dict[str, float]] = {d: {} for d in dates}
@@ -154,6 +221,10 @@ def stacked_bar_chart(rows: list[dict], *, value, days: int, today: date, fmt) -
         "legend": [{"provider": p, "colour": c} for p, c in colours.items()],
         "empty": not bars,
     }
+
+
+def format_count(value: float) -> str:
+    return f"{int(round(value)):,}"
 
 
 def format_tokens(value: float) -> str:

@@ -16,5 +16,6 @@ urlpatterns = [
     path("usage/", views.usage, name="usage"),
     path("settings/keys/", views.key_list, name="key-list"),
     path("settings/keys/<str:key_id>/validate/", views.key_validate, name="key-validate"),
+    path("settings/keys/<str:key_id>/row/", views.key_row, name="key-row"),
     path("settings/keys/<str:key_id>/delete/", views.key_delete, name="key-delete"),
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import wraps
+from functools import partial, wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,14 +13,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.audit.selectors import usage_by_day, usage_quota_status
+from apps.audit.selectors import turns_by_day, usage_by_day, usage_quota_status
 from apps.chat.selectors import conversation_get, conversation_list, message_list
 from apps.chat.services import chat_turn_stream, conversation_delete
 from apps.core.errors import ApplicationError, NotFound, ValidationFailed
 from apps.core.exception_handler import error_body
 from apps.core.ids import parse_object_id
 from apps.core.streaming import sse_response
-from apps.keys.selectors import provider_key_get, provider_key_list, providers_accepting_keys
+from apps.keys.selectors import provider_key_get, provider_key_list, provider_keys_checking, providers_accepting_keys
 from apps.keys.vault import provider_key_create, provider_key_delete, provider_key_request_validation
 from apps.providers.selectors import provider_offline, provider_preference_get, providers_for_user
 from apps.providers.services import provider_preference_set
@@ -54,6 +54,23 @@ def not_found_as_404(view):
 
 # --- provider keys ------------------------------------------------------------------------
 
+# While a key's validation waits for a worker, its row asks again every KEY_POLL_SECONDS, at most
+# KEY_POLL_MAX times (then it says to reload later); the selector's window bounds it across reloads.
+KEY_POLL_SECONDS = 2
+KEY_POLL_MAX = 30
+
+
+def _key_rows(user, keys) -> list[dict]:
+    keys = list(keys)
+    checking = provider_keys_checking(user=user, keys=keys)
+    return [{"key": key, "checking": key.pk in checking} for key in keys]
+
+
+def _key_row(request, record, *, poll: int = 0, **extra) -> HttpResponse:
+    [row] = _key_rows(request.user, [record])
+    context = {**row, "poll": poll, "next_poll": poll + 1, "poll_max": KEY_POLL_MAX, "poll_seconds": KEY_POLL_SECONDS}
+    return render(request, "web/_key_row.html", {**context, **extra})
+
 
 @login_required
 @require_http_methods(["GET", "POST"])
@@ -78,7 +95,15 @@ def key_list(request: HttpRequest) -> HttpResponse:
             status = 400
     else:
         form = ProviderKeyForm(providers=providers)
-    context = {"form": form, "keys": provider_key_list(user=request.user), "active": "keys"}
+    context = {
+        "form": form,
+        "key_rows": _key_rows(request.user, provider_key_list(user=request.user)),
+        "active": "keys",
+        "poll_max": KEY_POLL_MAX,
+        "poll_seconds": KEY_POLL_SECONDS,
+        "poll": 0,
+        "next_poll": 1,
+    }
     return render(request, "web/keys.html", context, status=status)
 
 
@@ -96,12 +121,27 @@ def key_validate(request: HttpRequest, key_id: str) -> HttpResponse:
         error = exc.message
         record = provider_key_get(user=request.user, key_id=pk)
     if _is_htmx(request):
-        return render(request, "web/_key_row.html", {"key": record, "validation_error": error, "just_validated": True})
+        return _key_row(request, record, validation_error=error, just_validated=True)
     if error:
         messages.error(request, error)
     else:
         messages.info(request, f"Key “{record.label}”: {record.get_status_display()}. {record.status_detail}")
     return redirect("web:key-list")
+
+
+@login_required
+@require_http_methods(["GET"])
+@not_found_as_404
+def key_row(request: HttpRequest, key_id: str) -> HttpResponse:
+    """One key's row, for the page's polling while its validation is checking (?poll= counts the asks)."""
+    record = provider_key_get(user=request.user, key_id=_object_id(key_id, "key_id"))
+    if not _is_htmx(request):
+        return redirect("web:key-list")
+    try:
+        poll = min(max(int(request.GET.get("poll") or "0"), 0), KEY_POLL_MAX)
+    except ValueError:
+        poll = KEY_POLL_MAX  # a mangled counter stops the polling rather than restarting it
+    return _key_row(request, record, poll=poll, just_validated=True)
 
 
 @login_required
@@ -258,26 +298,24 @@ USAGE_DAYS = 30
 @require_http_methods(["GET"])
 def usage(request: HttpRequest) -> HttpResponse:
     rows = usage_by_day(user=request.user, days=USAGE_DAYS)
+    turns = turns_by_day(user=request.user, days=USAGE_DAYS)
     quotas = usage_quota_status(user=request.user)
     today = timezone.localdate()
+    offline_name = provider_offline().name
+    providers = presenters.providers_of(rows, turns)  # one colour per provider across the three charts
+    chart = partial(presenters.stacked_bar_chart, days=USAGE_DAYS, today=today, all_providers=providers)
     context = {
         "active": "usage",
-        "rows": rows,
+        "rows": presenters.usage_table(rows, turns, offline_name=offline_name),
+        "offline": presenters.offline_summary(turns, offline_name=offline_name),
         "quotas": [
             {**q, "percent": min(100, round(100 * q["used_tokens"] / q["limit_tokens"])) if q["limit_tokens"] else None}
             for q in quotas
         ],
         "banners": presenters.quota_banners(quotas),
         "days": USAGE_DAYS,
-        "tokens_chart": presenters.stacked_bar_chart(
-            rows,
-            value=lambda r: r["input_tokens"] + r["output_tokens"],
-            days=USAGE_DAYS,
-            today=today,
-            fmt=presenters.format_tokens,
-        ),
-        "cost_chart": presenters.stacked_bar_chart(
-            rows, value=lambda r: r["cost"], days=USAGE_DAYS, today=today, fmt=presenters.format_cost
-        ),
+        "turns_chart": chart(turns, value=lambda r: r["turns"], fmt=presenters.format_count),
+        "tokens_chart": chart(rows, value=lambda r: r["input_tokens"] + r["output_tokens"], fmt=presenters.format_tokens),
+        "cost_chart": chart(rows, value=lambda r: r["cost"], fmt=presenters.format_cost),
     }
     return render(request, "web/usage.html", context)

@@ -103,7 +103,7 @@ def test_usage_shows_quota_bars_and_a_chart_of_tokens_and_cost(page_a, user_a, s
     assert '<label for="quota-openai">openai</label>' in page
     assert re.search(r'<progress id="quota-openai" max="1000" value="850">', page)
     assert "Quota warning" in page  # 85% of the limit
-    assert page.count('<svg viewBox=') == 2 and page.count("<rect ") == 2
+    assert page.count('<svg viewBox=') == 3 and page.count("<rect ") == 2  # turns (none here), tokens, cost
     assert re.search(r"<title>\d{4}-\d\d-\d\d openai: 850</title>", page)
     assert re.search(r"<title>\d{4}-\d\d-\d\d openai: \$0\.0012</title>", page)
 

@@ -29,6 +29,7 @@ def _pages(user) -> dict[str, str]:
         "web:login": "/accounts/login/",
         "web:key-list": "/settings/keys/",
         "web:key-delete": f"/settings/keys/{key.pk}/delete/",
+        "web:key-row": f"/settings/keys/{key.pk}/row/",  # outside htmx: back to the list
         "404": "/no-such-page/",
     }
 

@@ -24,6 +24,8 @@ def test_another_users_key_is_a_404_for_every_key_page(page_a, user_b):
     assert page_a.post(f"/settings/keys/{theirs.pk}/delete/").status_code == 404
     assert page_a.post(f"/settings/keys/{theirs.pk}/validate/").status_code == 404
     assert page_a.post(f"/settings/keys/{theirs.pk}/validate/", headers={"HX-Request": "true"}).status_code == 404
+    assert page_a.get(f"/settings/keys/{theirs.pk}/row/", headers={"HX-Request": "true"}).status_code == 404
+    assert page_a.get(f"/settings/keys/{theirs.pk}/row/").status_code == 404
 
     theirs.refresh_from_db()
     assert theirs.status == ProviderKey.Status.ACTIVE and theirs.ciphertext
