@@ -7,6 +7,7 @@ import time
 
 import pytest
 from celery.signals import before_task_publish
+from kombu import pools as kombu_pools
 
 from apps.audit.models import AuditEvent
 from apps.keys.models import ProviderKey
@@ -27,9 +28,9 @@ def key(user_a, providers_at_fake):
 
 
 def _reset_broker_pools():
-    # The app keeps its connection and producer pools; a test that changes the broker URL must drop them.
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    # The app keeps its connection and producer pools, taken from kombu's process-wide registry
+    # (keyed by broker URL): drop both, or the next test with the same URL gets a closed pool.
+    kombu_pools.reset()
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
 
@@ -80,7 +81,7 @@ def test_a_rate_limited_check_is_tried_once_and_notes_when_to_try_again(client_a
 
     assert response.status_code == 202, response.content
     assert len(providers_at_fake.requests_to("models")) == 1  # no retries stacked in the request
-    assert elapsed < 2
+    assert elapsed < 5  # Retry-After (30 s) is not waited out in the request (slack: a busy machine)
     body = response.json()
     assert body["status"] == "active"  # the key is not condemned for the provider being busy
     assert "rate limiting" in body["status_detail"] and "Try again after" in body["status_detail"]
@@ -120,7 +121,7 @@ def test_a_hanging_provider_is_cut_off_at_the_short_inline_timeout(client_a, key
     elapsed = time.monotonic() - started
 
     assert response.status_code == 202, response.content
-    assert elapsed < 3, f"the request was held {elapsed:.1f} s"
+    assert elapsed < 4, f"the request was held {elapsed:.1f} s"  # 1 s limit + slack for a busy machine
     assert len(providers_at_fake.requests_to("models")) == 1
     assert "did not answer in time" in response.json()["status_detail"]
 
