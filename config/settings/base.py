@@ -196,6 +196,10 @@ KEY_ENCRYPTION_KEYS = read_master_keys(env.str("KEY_ENCRYPTION_KEYS", default=""
 # Provider calls: the gateway retries once, waiting Retry-After but never longer than this.
 PROVIDER_MAX_RETRY_WAIT_SECONDS = env.float("PROVIDER_MAX_RETRY_WAIT_SECONDS", default=5.0)
 
+# Checking a provider key without a worker (no CELERY_BROKER_URL): one call in the request, cut
+# off after this many seconds and never retried there ("try again after …" is recorded instead).
+KEY_VALIDATION_INLINE_TIMEOUT_SECONDS = env.float("KEY_VALIDATION_INLINE_TIMEOUT_SECONDS", default=5.0)
+
 # Chat: the largest message accepted, model calls per turn, reply size, history sent to the model.
 CHAT_MESSAGE_MAX_CHARS = env.int("CHAT_MESSAGE_MAX_CHARS", default=4000)
 CHAT_MAX_MODEL_CALLS_PER_TURN = 8
