@@ -7,11 +7,12 @@ import logging
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from apps.core.exception_handler import json_error_response
+from apps.core.exception_handler import REQUEST_TOO_LARGE, json_error_response
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,10 @@ def server_error(request: HttpRequest):
 
 
 def bad_request(request: HttpRequest, exception=None):
+    if isinstance(exception, RequestDataTooBig):  # Django files it under SuspiciousOperation
+        if _is_api(request):
+            return json_error_response(*REQUEST_TOO_LARGE, 413)
+        return HttpResponse("Request body too large.", status=413, content_type="text/plain")
     if _is_api(request):
         return json_error_response("bad_request", "Bad request.", 400)
     return render(request, "400.html", status=400)
