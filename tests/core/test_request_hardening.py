@@ -92,3 +92,11 @@ def test_with_debug_on_an_api_crash_is_a_json_500_not_the_debug_page(client_a):
 def test_with_debug_on_pages_keep_django_debug_pages():
     response = Client().get("/no-such-page/")
     assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
+def test_a_2_mb_form_post_to_the_chat_page_is_a_413_not_a_400(user_a):
+    client = Client()
+    client.force_login(user_a)
+    response = client.post("/chat/send/", data={"message": "x" * 2_000_000})
+    assert response.status_code == 413
