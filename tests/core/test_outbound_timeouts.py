@@ -274,3 +274,17 @@ def test_a_still_running_outage_is_summed_up_after_the_interval(settings, caplog
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 3, messages
     assert "4 more failures" in messages[1] and "reachable again" in messages[2]
+
+
+@pytest.mark.django_db
+def test_with_redis_black_holed_an_offline_chat_turn_is_not_held_up_by_the_cache(settings, hole, client_a):
+    _black_hole_cache(settings, hole)
+    timings = []
+    for text in ("add buy milk", "add buy bread", "list my tasks"):
+        started = time.monotonic()
+        response = client_a.post("/api/v1/chat/", {"message": text}, format="json")
+        timings.append(time.monotonic() - started)
+        assert response.status_code == 200, response.content[:300]
+    # The first turn may wait out one socket timeout; then the cache is skipped at once.
+    assert timings[0] < settings.REDIS_SOCKET_TIMEOUT_SECONDS * 3 + 1, timings
+    assert max(timings[1:]) < 1.0, timings
