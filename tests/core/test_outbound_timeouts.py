@@ -288,3 +288,26 @@ def test_with_redis_black_holed_an_offline_chat_turn_is_not_held_up_by_the_cache
     # The first turn may wait out one socket timeout; then the cache is skipped at once.
     assert timings[0] < settings.REDIS_SOCKET_TIMEOUT_SECONDS * 3 + 1, timings
     assert max(timings[1:]) < 1.0, timings
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_black_holed_mcp_calls_are_not_held_up_by_the_cache(live_server_url, settings, hole):  # noqa: F811
+    from tests.factories import make_token, make_user
+
+    token = make_token(make_user("mcp-outage"))
+    _black_hole_cache(settings, hole)
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "Mcp-Protocol-Version": "2025-11-25",
+    }
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_tasks", "arguments": {}}}
+    timings = []
+    for _ in range(4):
+        started = time.monotonic()
+        response = httpx2.post(f"{live_server_url}/mcp", json=call, headers=headers, timeout=15)
+        timings.append(time.monotonic() - started)
+        assert response.status_code == 200 and not response.json()["result"]["isError"], response.text[:300]
+    assert timings[0] < settings.REDIS_SOCKET_TIMEOUT_SECONDS * 3 + 1, timings
+    assert max(timings[1:]) < 1.0, timings
