@@ -121,7 +121,11 @@ class BodyLimit:
             content_type = b"application/json"
         else:
             body, content_type = b"Request body too large.", b"text/plain; charset=utf-8"
-        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        headers = [
+            (b"content-type", content_type),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -226,7 +226,8 @@ class McpHttpApp:
                 send,
                 405,
                 INVALID_REQUEST,
-                f"Method Not Allowed: this server is stateless and answers POST with JSON; {method[:16]} is not served.",
+                f"Method Not Allowed: this server is stateless and answers POST with JSON; "
+                f"{method[:16]} is not served.",
                 headers=[(b"allow", b"POST")],
             )
             return None
@@ -237,7 +238,8 @@ class McpHttpApp:
                 send,
                 400,
                 UNSUPPORTED_PROTOCOL_VERSION,
-                f"Unsupported MCP-Protocol-Version {shown!r}; this server supports {', '.join(SUPPORTED_PROTOCOL_VERSIONS)}.",
+                f"Unsupported MCP-Protocol-Version {shown!r}; "
+                f"this server supports {', '.join(SUPPORTED_PROTOCOL_VERSIONS)}.",
                 data={"supported": list(SUPPORTED_PROTOCOL_VERSIONS), "requested": shown},
             )
             return None

@@ -37,9 +37,10 @@ def test_deeply_nested_json_is_a_400_on_every_json_endpoint(client_a, method, ur
 @pytest.mark.django_db
 def test_nesting_at_the_limit_is_parsed_one_level_more_is_refused(client_a, settings):
     settings.API_JSON_MAX_DEPTH = 4
-    ok = client_a.post("/api/v1/tasks/", data='{"title": "x", "a": [[{"b": 1}]]}', content_type="application/json")
+    at_limit, over = '{"title": "x", "a": [[{"b": 1}]]}', '{"title": "x", "a": [[[{"b": 1}]]]}'
+    ok = client_a.post("/api/v1/tasks/", data=at_limit, content_type="application/json")
     assert ok.status_code == 201, ok.content  # depth 4: unknown fields are ignored
-    refused = client_a.post("/api/v1/tasks/", data='{"title": "x", "a": [[[{"b": 1}]]]}', content_type="application/json")
+    refused = client_a.post("/api/v1/tasks/", data=over, content_type="application/json")
     _assert_error_shape(refused, 400, "parse_error")
 
 

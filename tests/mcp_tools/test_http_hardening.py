@@ -15,10 +15,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 LEGACY = "2025-11-25"
+MCP_VERSION = "Mcp-Protocol-Version"
 
 
 def _headers(token: str, **extra: str) -> dict[str, str]:
     return {**ACCEPT, "Authorization": f"Bearer {token}", **extra}
+
+
+def _post(base_url: str, message, token: str, version: str) -> httpx2.Response:
+    return httpx2.post(f"{base_url}/mcp", json=message, headers=_headers(token, **{MCP_VERSION: version}), timeout=5)
 
 
 def _rpc_error(response: httpx2.Response, status: int, code: int) -> dict:
@@ -64,8 +69,9 @@ def test_delete_is_a_405_with_allow(live_server_url):
 @pytest.mark.parametrize("bad_id", [{"a": 1}, None, True, 1.5, [1]])
 def test_a_request_with_an_invalid_id_is_an_invalid_request_not_a_202(live_server_url, bad_id):
     token = make_token(make_user("ids"))
-    message = {"jsonrpc": "2.0", "id": bad_id, "method": "tools/call", "params": {"name": "add_task", "arguments": {"title": "x"}}}
-    response = httpx2.post(f"{live_server_url}/mcp", json=message, headers=_headers(token, **{"Mcp-Protocol-Version": LEGACY}), timeout=5)
+    params = {"name": "add_task", "arguments": {"title": "x"}}
+    message = {"jsonrpc": "2.0", "id": bad_id, "method": "tools/call", "params": params}
+    response = _post(live_server_url, message, token, LEGACY)
     error = _rpc_error(response, 400, -32600)
     assert "string or an integer" in error["message"]
     assert not Task.objects.exists()  # and the call did not run as a notification either
@@ -74,17 +80,13 @@ def test_a_request_with_an_invalid_id_is_an_invalid_request_not_a_202(live_serve
 def test_a_notification_without_id_is_still_accepted(live_server_url):
     token = make_token(make_user("notify"))
     message = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    response = httpx2.post(f"{live_server_url}/mcp", json=message, headers=_headers(token, **{"Mcp-Protocol-Version": LEGACY}), timeout=5)
-    assert response.status_code == 202
+    assert _post(live_server_url, message, token, LEGACY).status_code == 202
 
 
 def test_an_unsupported_protocol_version_names_the_supported_ones(live_server_url):
     token = make_token(make_user("versions"))
     message = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
-    response = httpx2.post(
-        f"{live_server_url}/mcp", json=message, headers=_headers(token, **{"Mcp-Protocol-Version": "1999-01-01"}), timeout=5
-    )
-    error = _rpc_error(response, 400, -32022)
+    error = _rpc_error(_post(live_server_url, message, token, "1999-01-01"), 400, -32022)
     assert "1999-01-01" in error["message"]
     assert "2025-11-25" in error["message"] and "2026-07-28" in error["message"]
     assert error["data"]["requested"] == "1999-01-01" and "2026-07-28" in error["data"]["supported"]
@@ -101,7 +103,7 @@ def test_a_2_kb_body_nested_1000_levels_is_a_parse_error(live_server_url):
     token = make_token(make_user("deep"))
     body = '{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"x": ' + "[" * 1000 + "]" * 1000 + "}}"
     response = httpx2.post(
-        f"{live_server_url}/mcp", content=body.encode(), headers=_headers(token, **{"Mcp-Protocol-Version": LEGACY}), timeout=5
+        f"{live_server_url}/mcp", content=body.encode(), headers=_headers(token, **{MCP_VERSION: LEGACY}), timeout=5
     )
     error = _rpc_error(response, 400, -32700)
     assert "nested deeper than" in error["message"]
