@@ -189,6 +189,9 @@ KEY_ENCRYPTION_KEYS = read_master_keys(env.str("KEY_ENCRYPTION_KEYS", default=""
 # Provider calls: the gateway retries once, waiting Retry-After but never longer than this.
 PROVIDER_MAX_RETRY_WAIT_SECONDS = env.float("PROVIDER_MAX_RETRY_WAIT_SECONDS", default=5.0)
 
+# Provider base URLs must be https (plain http only to a loopback host) unless this allows http anywhere.
+PROVIDER_BASE_URL_ALLOW_HTTP = env.bool("PROVIDER_BASE_URL_ALLOW_HTTP", default=False)
+
 # Chat: the largest message accepted, model calls per turn, reply size, history sent to the model.
 CHAT_MESSAGE_MAX_CHARS = env.int("CHAT_MESSAGE_MAX_CHARS", default=4000)
 CHAT_MAX_MODEL_CALLS_PER_TURN = 8
