@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from apps.core.admin_display import WrappingListMixin, shortened
 from apps.providers.models import BASE_URL_PERMISSION, ProviderConfig
 from apps.providers.services import provider_config_delete, provider_config_save
 
@@ -78,14 +79,18 @@ class ProviderConfigForm(forms.ModelForm):
 
 
 @admin.register(ProviderConfig)
-class ProviderConfigAdmin(admin.ModelAdmin):
+class ProviderConfigAdmin(WrappingListMixin, admin.ModelAdmin):
     form = ProviderConfigForm
-    list_display = ("name", "kind", "enabled", "default_model", "fallback_order", "base_url")
+    list_display = ("name", "kind", "enabled", "default_model", "fallback_order", "short_base_url")
     list_filter = ("kind", "enabled")
     list_editable = ("enabled", "fallback_order")
     search_fields = ("name", "display_name")
     # A base URL typed without a scheme means https (Django 6's default; no warning on 5.2).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    @admin.display(description="base URL", ordering="base_url")
+    def short_base_url(self, obj: ProviderConfig) -> str:
+        return shortened(obj.base_url)
 
     def _may_change_base_url(self, request) -> bool:
         return request.user.has_perm(BASE_URL_PERMISSION)
