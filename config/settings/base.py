@@ -150,13 +150,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "SECURITY": [{"bearerAuth": []}, {"cookieAuth": []}],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "bearerAuth": {"type": "http", "scheme": "bearer"},
-            "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "sessionid"},
-        }
-    },
+    # Security schemes come from the authentication classes (apps/keys/authentication.py's
+    # extension and drf-spectacular's own for sessions): a global SECURITY here would list them twice.
 }
 
 # Celery: a real broker when CELERY_BROKER_URL is set, else tasks run eagerly in-process.
