@@ -86,7 +86,8 @@ def test_the_live_server_passes_every_schemathesis_check_including_the_stateful_
         "SCHEMATHESIS_DROPPED_LOG": str(dropped),
         "PYTHONPATH": str(BASE_DIR),
     }
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=str(BASE_DIR))
+    # Its own working directory: the CLI keeps a .schemathesis/ cache there.
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=str(tmp_path))
     output = done.stdout[-6000:] + done.stderr[-2000:]
     assert report.exists(), output
     result = json.loads(report.read_text())
