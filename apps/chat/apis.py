@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -26,7 +27,8 @@ CONVERSATION_ID_PARAMETER = OpenApiParameter(
 
 class ChatInputSerializer(serializers.Serializer):
     conversation_id = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
-    message = StrictCharField(not_blank=True)
+    # The limit is the service's (CHAT_MESSAGE_MAX_CHARS), stated here so the schema shows it.
+    message = StrictCharField(not_blank=True, max_length=settings.CHAT_MESSAGE_MAX_CHARS)
     stream = StrictBooleanField(
         required=False, default=False, help_text="Answer as server-sent events (text/event-stream)."
     )
