@@ -9,6 +9,11 @@ class Conversation(models.Model):
     title = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The turn being answered now, if any: a lease taken by one atomic conditional UPDATE and
+    # given back when the turn is stored (apps.chat.services). Expiry frees a conversation whose
+    # server died mid-turn.
+    turn_lease_id = models.CharField(max_length=32, blank=True, editable=False)
+    turn_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
