@@ -352,7 +352,8 @@ def _turn_body(*, user, turn: _Turn, stream: bool) -> Iterator[dict[str, Any]]:
         if not saved:
             # Runs even when a streaming client goes away mid-turn: keep what is consistent.
             saved = True
-            _save_turn(user=user, turn=turn, rows=rows, session=session, failed=failed)
+            if not _save_turn(user=user, turn=turn, rows=rows, session=session, failed=failed):
+                warnings.append("The conversation was deleted while this answer was written; it was not stored.")
 
     cost = sum((c.cost for c in session.calls), Decimal("0"))
     answer = ChatAnswer(
@@ -374,12 +375,22 @@ def _turn_body(*, user, turn: _Turn, stream: bool) -> Iterator[dict[str, Any]]:
 
 
 @transaction.atomic
-def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSession, failed: bool) -> None:
+def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSession, failed: bool) -> bool:
+    """Store the turn's messages, usage and audit row; False if the conversation was deleted meanwhile.
+
+    Usage and the audit row are stored either way: the model calls were made and the tools ran.
+    The row lock is held for this short transaction only (never across model calls), so a
+    delete either happens before (the messages are dropped) or waits until the turn is stored.
+    """
     conversation = turn.conversation
     rows = _consistent_prefix(rows)
-    for row in rows:
-        row.conversation = conversation
-    Message.objects.bulk_create(rows)
+    exists = Conversation.objects.select_for_update().filter(pk=conversation.pk).exists()
+    if exists:
+        for row in rows:
+            row.conversation = conversation
+        Message.objects.bulk_create(rows)
+        Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+        _lease_release(turn)  # with the answer, in one transaction: the next turn sees this one whole
     for call in session.calls:
         usage_record(
             user=user,
@@ -391,12 +402,11 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             conversation_id=conversation.pk,
             fallback=session.fallback_used,
         )
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
-    _lease_release(turn)  # with the answer, in one transaction: the next turn sees this one whole
     audit_record(
         actor=user,
         action="chat.turn",
-        target=conversation,
+        target_type=conversation._meta.label_lower,
+        target_id=conversation.pk,
         outcome="failure" if failed else "success",
         metadata={
             "provider": session.provider.name,
@@ -406,8 +416,10 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             "fallback_used": session.fallback_used,
             "input_tokens": sum(c.reply.usage.input_tokens for c in session.calls),
             "output_tokens": sum(c.reply.usage.output_tokens for c in session.calls),
+            **({} if exists else {"conversation_deleted": True}),
         },
     )
+    return exists
 
 
 @transaction.atomic

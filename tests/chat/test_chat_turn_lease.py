@@ -200,3 +200,22 @@ def test_a_streamed_turn_never_read_by_its_client_is_still_stored(client_a, user
     assert roles == ["user", "assistant", "tool", "assistant"]
     assert AuditEvent.objects.filter(action="chat.turn").count() == 1
     assert UsageRecord.objects.filter(user=user_a).count() == 2
+
+
+def test_a_conversation_deleted_mid_turn_still_gets_its_usage_and_audit_row(client_a, user_a, monkeypatch):
+    real_run_tool = services._run_tool
+
+    def delete_then_run(user, call):
+        services.conversation_delete(user=user, conversation_id=Conversation.objects.get(owner=user).pk)
+        return real_run_tool(user, call)
+
+    monkeypatch.setattr(services, "_run_tool", delete_then_run)
+    response = client_a.post(CHAT, {"message": "add buy milk"}, format="json")
+
+    assert response.status_code == 200, response.content  # not a 500 from a dangling foreign key
+    assert "it was not stored" in response.json()["warnings"][-1]
+    assert Task.objects.get(owner=user_a).title == "buy milk"  # the tool ran
+    assert not Message.objects.exists()
+    turn = AuditEvent.objects.get(action="chat.turn")
+    assert turn.metadata["conversation_deleted"] is True and turn.metadata["model_calls"] == 2
+    assert UsageRecord.objects.filter(user=user_a).count() == 2
