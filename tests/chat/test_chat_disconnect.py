@@ -101,3 +101,27 @@ def test_a_turn_whose_client_leaves_before_reading_anything_is_still_stored(app_
     log = server.log()
     for bad in ("SynchronousOnlyOperation", "Exception ignored", "Traceback"):
         assert bad not in log, log
+
+
+def test_a_plain_json_turn_whose_client_gives_up_is_stored_too(app_server, fake_provider):
+    user = make_user("giver-upper")
+    ProviderConfig.objects.filter(name="openai").update(base_url=fake_provider.openai_base_url)
+    provider_key_create(user=user, provider_name="openai", key="sk-disconnect-test-02")
+    provider_preference_set(user=user, provider_name="openai")
+    fake_provider.fault("openai", "slow", delay=1.0, tool_calls=(ScriptedToolCall("add_task", {"title": "buy milk"}),))
+    fake_provider.reply_text("openai", "Added buy milk.")
+    headers = {"Authorization": f"Bearer {make_token(user)}", "X-Request-ID": REQUEST_ID}
+    server = app_server()
+
+    with pytest.raises(httpx2.ReadTimeout):
+        httpx2.post(f"{server.url}/api/v1/chat/", json={"message": "add buy milk"}, headers=headers, timeout=0.4)
+
+    event = _wait_for_the_turn(server)
+    assert event.outcome == "success" and event.metadata["model_calls"] == 2 and event.request_id == REQUEST_ID
+    roles = list(Message.objects.filter(conversation__owner=user).order_by("id").values_list("role", flat=True))
+    assert roles == ["user", "assistant", "tool", "assistant"]
+    assert list(Task.objects.filter(owner=user).values_list("title", flat=True)) == ["buy milk"]
+    server.stop()
+    log = server.log()
+    for bad in ("SynchronousOnlyOperation", "Exception ignored", "Traceback"):
+        assert bad not in log, log

@@ -191,6 +191,7 @@ def test_a_streamed_page_turn_is_audited_with_its_request_id(page_a):
     assert (turn.request_id, turn.client_ip) == ("page-req-0001", "127.0.0.1")
 
 
+@pytest.mark.django_db(transaction=True)  # close() ends the request: Django closes the connection then
 def test_a_streamed_turn_never_read_by_its_client_is_still_stored(client_a, user_a):
     response = client_a.post(CHAT, {"message": "add buy milk", "stream": True}, format="json")
     response.close()  # what a WSGI server does when the client goes away before reading
