@@ -115,8 +115,11 @@ class _AsyncBody:
         try:
             while True:
                 pending = asyncio.ensure_future(sync_to_async(pump.next, thread_sensitive=True)())
-                event = await asyncio.shield(pending)
-                pending = None
+                try:
+                    event = await asyncio.shield(pending)
+                finally:
+                    if pending.done():  # not so when this task was cancelled: the pull goes on
+                        pending = None
                 if event is _END:
                     return
                 yield _encode(event)
