@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -210,19 +212,38 @@ def _start_turn(*, user, conversation_id: int | None, text: str) -> _Turn:
     return _Turn(conversation=conversation, user_message_id=message.pk, lease_id=lease_id)
 
 
-def _tool_specs(user) -> list[ToolSpec]:
-    from apps.mcp_tools.client import mcp_tools_list
+async def _to_the_end(awaitable):
+    """Await ``awaitable`` to completion, even if the request is cancelled meanwhile.
 
-    return [ToolSpec(name=t["name"], description=t["description"], input_schema=t["input_schema"]) for t in mcp_tools_list(user=user)]
+    Django cancels a request whose client went away, and asgiref passes that cancellation on
+    to the async work the view's thread is waiting for: the in-process MCP call. Cut off there,
+    a tool that has already written (a task created) would leave no result and no answer behind.
+    The turn goes on without its client instead (as a streamed turn does); it is bounded by its
+    step limit and the provider timeouts.
+    """
+    task = asyncio.ensure_future(awaitable)
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            continue  # the request's cancellation, not the task's: keep waiting for the task
+    return task.result()
+
+
+def _tool_specs(user) -> list[ToolSpec]:
+    from apps.mcp_tools.client import amcp_tools_list
+
+    listed = async_to_sync(_to_the_end)(amcp_tools_list(user=user))
+    return [ToolSpec(name=t["name"], description=t["description"], input_schema=t["input_schema"]) for t in listed]
 
 
 def _run_tool(user, call: ToolCall) -> tuple[str, bool, Any]:
     """(content for the model, is_error, structured result). Bad arguments never reach the tool."""
     if call.arguments is None:
         return f"Error: {call.error or 'the arguments could not be read'}", True, None
-    from apps.mcp_tools.client import mcp_tool_call
+    from apps.mcp_tools.client import amcp_tool_call
 
-    outcome = mcp_tool_call(user=user, name=call.name, arguments=call.arguments, caller="chat")
+    outcome = async_to_sync(_to_the_end)(amcp_tool_call(user=user, name=call.name, arguments=call.arguments, caller="chat"))
     return outcome.content_text, outcome.is_error, outcome.structured
 
 

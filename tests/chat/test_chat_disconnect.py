@@ -7,6 +7,7 @@ _turn_events>" … SynchronousOnlyOperation.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import httpx2
@@ -125,3 +126,55 @@ def test_a_plain_json_turn_whose_client_gives_up_is_stored_too(app_server, fake_
     log = server.log()
     for bad in ("SynchronousOnlyOperation", "Exception ignored", "Traceback"):
         assert bad not in log, log
+
+
+def test_a_plain_turn_cancelled_while_it_waits_for_mcp_still_runs_to_the_end(transactional_db, monkeypatch):
+    """Django cancels a request whose client left, and asgiref passes that on to the async work
+    the view's thread waits for: here the in-process MCP client listing the tools. The turn
+    must go on without its client (as a streamed one does), not stop with a question unanswered."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    from apps.chat import services
+    from apps.mcp_tools import client
+
+    user = make_user("cancelled")
+    listing, release, stored = threading.Event(), threading.Event(), threading.Event()
+    real_list, real_save = client.amcp_tools_list, services._save_turn
+
+    async def slow_list(**kwargs):
+        listing.set()
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 10)
+        return await real_list(**kwargs)
+
+    def save_and_tell(**kwargs):
+        try:
+            return real_save(**kwargs)
+        finally:
+            stored.set()
+
+    monkeypatch.setattr(client, "amcp_tools_list", slow_list)
+    monkeypatch.setattr(services, "_save_turn", save_and_tell)
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        request = asyncio.ensure_future(sync_to_async(services.chat_turn)(user=user, conversation_id=None, text="add buy milk"))
+        await loop.run_in_executor(None, listing.wait, 10)
+        request.cancel()  # the client went away
+        await asyncio.sleep(0.05)
+        release.set()
+        try:
+            await request
+        except asyncio.CancelledError:
+            pass
+        # The server's loop keeps running after a cancelled request; so does this one, until the turn is stored.
+        assert await loop.run_in_executor(None, stored.wait, 10), "the turn was never stored"
+
+    asyncio.run(scenario())
+
+    assert list(Task.objects.filter(owner=user).values_list("title", flat=True)) == ["buy milk"]
+    roles = list(Message.objects.filter(conversation__owner=user).order_by("id").values_list("role", flat=True))
+    assert roles == ["user", "assistant", "tool", "assistant"]
+    event = AuditEvent.objects.get(action="chat.turn")
+    assert event.metadata["tools"] == ["add_task"] and event.metadata["model_calls"] == 2
