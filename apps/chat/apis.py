@@ -110,9 +110,14 @@ class MessageOutputSerializer(serializers.ModelSerializer):
 
 
 class ConversationOutputSerializer(serializers.ModelSerializer):
+    turn_in_progress = serializers.BooleanField(
+        read_only=True,
+        help_text="A turn is being answered now; a new message is refused (409 turn_in_progress) until it is stored.",
+    )
+
     class Meta:
         model = Conversation
-        fields = ("id", "title", "created_at", "updated_at")
+        fields = ("id", "title", "created_at", "updated_at", "turn_in_progress")
         read_only_fields = fields
 
 

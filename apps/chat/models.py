@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Conversation(models.Model):
@@ -21,6 +22,11 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.pk}"
+
+    @property
+    def turn_in_progress(self) -> bool:
+        """A turn is being answered now: another message would be refused (409) until it is stored."""
+        return self.turn_lease_until is not None and self.turn_lease_until > timezone.now()
 
 
 class Message(models.Model):

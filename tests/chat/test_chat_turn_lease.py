@@ -220,3 +220,17 @@ def test_a_conversation_deleted_mid_turn_still_gets_its_usage_and_audit_row(clie
     turn = AuditEvent.objects.get(action="chat.turn")
     assert turn.metadata["conversation_deleted"] is True and turn.metadata["model_calls"] == 2
     assert UsageRecord.objects.filter(user=user_a).count() == 2
+
+
+def test_the_conversation_says_whether_a_turn_is_in_progress(client_a, page_a):
+    conversation_id = post_chat(client_a, "add buy milk")["conversation_id"]
+    detail = f"/api/v1/conversations/{conversation_id}/"
+    assert client_a.get(detail).json()["turn_in_progress"] is False
+    assert "Still answering" not in page_a.get(f"/chat/{conversation_id}/").content.decode()
+
+    _busy(conversation_id)
+
+    assert client_a.get(detail).json()["turn_in_progress"] is True
+    assert client_a.get("/api/v1/conversations/").json()["results"][0]["turn_in_progress"] is True
+    # Reloaded while a turn whose tab was closed still runs: the page says so.
+    assert "Still answering" in page_a.get(f"/chat/{conversation_id}/").content.decode()
