@@ -76,9 +76,11 @@ def test_a_message_sent_while_the_conversation_is_still_answering_is_refused_and
     from apps.chat.models import Conversation, Message
 
     log_in_as_demo(page, "/chat/")
+    page.wait_for_load_state()  # chat.js is in place: the page streams, and shows errors by the field
     page.get_by_label("Message").fill("add buy milk")
-    page.get_by_label("Message").press("Enter")
+    page.get_by_role("button", name="Send").click()
     expect(page.locator(".bubble-assistant").last).to_contain_text("buy milk")
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
     conversation = Conversation.objects.get()
     # Another tab's turn is being answered right now.
     Conversation.objects.filter(pk=conversation.pk).update(
