@@ -112,9 +112,14 @@ class MessageOutputSerializer(serializers.ModelSerializer):
 
 
 class ConversationOutputSerializer(serializers.ModelSerializer):
+    turn_in_progress = serializers.BooleanField(
+        read_only=True,
+        help_text="A turn is being answered now; a new message is refused (409 turn_in_progress) until it is stored.",
+    )
+
     class Meta:
         model = Conversation
-        fields = ("id", "title", "created_at", "updated_at")
+        fields = ("id", "title", "created_at", "updated_at", "turn_in_progress")
         read_only_fields = fields
 
 
@@ -140,9 +145,12 @@ class ChatApi(APIView):
                 description="With stream=true: server-sent events `conversation`, `text` (delta), "
                 "`tool_call`, then `done` carrying the same answer object.",
             ),
-            **error_responses(400, 404),
+            **error_responses(400, 404, 409),
         },
         summary="Send a message to the assistant",
+        description="One turn at a time per conversation: while a turn is being answered, another message to "
+        "the same conversation is refused with 409 `turn_in_progress` (nothing is stored); send it again "
+        "after the answer. A streamed turn whose client goes away still runs to the end and is stored.",
     )
     def post(self, request):
         data = ChatInputSerializer(data=request.data)

@@ -249,6 +249,9 @@ CHAT_MESSAGE_MAX_CHARS = env.int("CHAT_MESSAGE_MAX_CHARS", default=4000)
 CHAT_MAX_MODEL_CALLS_PER_TURN = 8
 CHAT_MAX_OUTPUT_TOKENS = env.int("CHAT_MAX_OUTPUT_TOKENS", default=1024)
 CHAT_HISTORY_MESSAGES = 60
+# A turn holds its conversation (a second turn meanwhile is a 409) until its answer is stored;
+# the hold is renewed before every model call and lapses this long after, should the server die.
+CHAT_TURN_LEASE_SECONDS = env.int("CHAT_TURN_LEASE_SECONDS", default=300)
 
 # Usage: a monthly token allowance per user and provider shown on the usage page (empty = no limit).
 USAGE_MONTHLY_TOKEN_LIMIT = env.int("USAGE_MONTHLY_TOKEN_LIMIT", default=0) or None
