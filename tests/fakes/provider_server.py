@@ -87,6 +87,7 @@ class RecordedRequest:
     headers: dict[str, str]  # lower-cased names
     body: Any  # decoded JSON, or None
     raw_body: bytes
+    at: float = 0.0  # time.monotonic() when the request arrived
 
     @property
     def stream(self) -> bool:
@@ -409,7 +410,7 @@ class _Handler(BaseHTTPRequestHandler):
         route = ROUTES.get(path)
         raw, body = self._read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
-        recorded = RecordedRequest(method, path, route, headers, body, raw)
+        recorded = RecordedRequest(method, path, route, headers, body, raw, time.monotonic())
         self.fake._record(recorded)
         try:
             if route is None or (route == MODELS) != (method == "GET"):
