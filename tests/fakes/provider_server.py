@@ -124,7 +124,7 @@ class FakeProviderServer:
         class Handler(_Handler):
             fake = server
 
-        self._httpd = ThreadingHTTPServer((self.host, 0), Handler)
+        self._httpd = _QuietServer((self.host, 0), Handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False  # a "slow" handler must not hold up stop()
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-provider", daemon=True)
@@ -337,6 +337,15 @@ _HTTP_FAULTS: dict[str, tuple[int, dict[str, Any], dict[str, Any]]] = {
         _anthropic_error("not_found_error", "model: nope"),
     ),
 }
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (a cut-off call) resets the connection; that is the point, not news.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
