@@ -14,6 +14,7 @@ unreachable, the same per-process state is used and a warning is logged at most 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -90,6 +91,7 @@ class _LocalStore:
         self._lock = threading.Lock()
         self._breakers: dict[str, tuple[str, int, float]] = {}
         self._cooldowns: dict[str, float] = {}
+        self.values: dict[str, str] = {}
 
     def breaker(self, key: str, op: str, threshold: int, cooldown: float, probe_timeout: float) -> BreakerResult:
         with self._lock:
@@ -139,6 +141,7 @@ class _LocalStore:
         with self._lock:
             self._breakers.clear()
             self._cooldowns.clear()
+            self.values.clear()
 
 
 _local = _LocalStore()
@@ -250,6 +253,34 @@ def cooldown_clear(*, provider: str) -> None:
         except _redis_errors() as exc:
             _warn_redis_down(exc)
     _local.cooldown_clear(prefix)
+
+
+def probe_result_set(*, provider: str, result: dict) -> None:
+    """Remember the last scheduled probe of a provider (shown with its health)."""
+    key, value = f"{_prefix()}probe:{provider}", json.dumps(result)
+    client = _redis()
+    if client is not None:
+        try:
+            client.set(key, value, ex=_STATE_TTL_SECONDS)
+            return
+        except _redis_errors() as exc:
+            _warn_redis_down(exc)
+    _local.values[key] = value
+
+
+def probe_result_get(*, provider: str) -> dict | None:
+    key = f"{_prefix()}probe:{provider}"
+    client = _redis()
+    value = None
+    if client is not None:
+        try:
+            value = client.get(key)
+        except _redis_errors() as exc:
+            _warn_redis_down(exc)
+            value = _local.values.get(key)
+    else:
+        value = _local.values.get(key)
+    return json.loads(value) if value else None
 
 
 def breaker_reset(*, provider: str) -> None:

@@ -28,6 +28,12 @@ class ChatMessageForm(forms.Form):
     conversation_id = forms.CharField(required=False, widget=forms.HiddenInput)
 
 
+def health_label(health: dict) -> str:
+    from apps.providers.health import health_label as label
+
+    return label(health)
+
+
 class ProviderChoiceForm(forms.Form):
     """One select of provider + model pairs, grouped by provider (values are ``provider:model``)."""
 
@@ -39,6 +45,8 @@ class ProviderChoiceForm(forms.Form):
         groups = []
         for p in providers:
             suffix = "" if p["has_usable_key"] else " (no key: add one under Keys)"
+            if p.get("health") and p["kind"] != "offline":
+                suffix += f" — {health_label(p['health'])}"
             models = p["models"] or [p["default_model"]]
             groups.append((p["display_name"] + suffix, [(f"{p['name']}:{m}", f"{p['display_name']} · {m}") for m in models]))
         self.fields["choice"].choices = groups
