@@ -172,7 +172,7 @@ class Pipeline:
                 if verdict is not None:
                     self._record(attempt, verdict.outcome, reason=verdict.reason)
                     break
-                if not step.is_offline and ctx.remote_seconds_left() <= 0:
+                if not step.is_offline and ctx.remote_seconds_left() < float(settings.PROVIDER_RETRY_MIN_ATTEMPT_SECONDS):
                     self._record(attempt, "skipped", reason="the turn ran out of time")
                     break
                 try:
@@ -211,8 +211,10 @@ class Pipeline:
         provider = attempt.provider
         adapter = get_adapter(provider.kind)
         timeout = float(provider.timeout_seconds)
-        if not attempt.step.is_offline:
-            timeout = max(min(timeout, attempt.context.remote_seconds_left()), 0.001)
+        if not attempt.step.is_offline and attempt.context.remote_seconds_left() < timeout:
+            timeout = max(attempt.context.remote_seconds_left(), 0.001)
+            # A timeout then is the turn's deadline, not the provider's fault (the breaker ignores it).
+            attempt.notes["cut_by_turn_deadline"] = True
         kwargs = {"api_key": api_key, "base_url": provider.base_url, "timeout": timeout}
         emitted: list[str] = []
         try:

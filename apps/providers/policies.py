@@ -150,6 +150,8 @@ class CircuitBreakerPolicy(GatewayPolicy):
     def after_failure(self, attempt: Attempt, error: ProviderError) -> float | None:
         if attempt.step.is_offline or error.kind not in BREAKER_KINDS:
             return None
+        if error.kind == "timeout" and attempt.notes.get("cut_by_turn_deadline"):
+            return None
         result = state.breaker_op(attempt.provider.name, "failure")
         if result.decision == state.OPEN and result.previous != state.OPEN:
             attempt.context.event(

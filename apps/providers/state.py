@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 _STATE_TTL_SECONDS = 7 * 24 * 3600
 _WARN_INTERVAL_SECONDS = 60.0
+# After a Redis error, use per-process state for this long before trying Redis again, so a
+# black-holed Redis costs one socket timeout per interval, not one per breaker check.
+_REDIS_RETRY_SECONDS = 5.0
+_redis_down_until = 0.0
 
 # KEYS[1] breaker hash. ARGV: op, threshold, cooldown seconds, probe timeout seconds.
 # Returns {decision_or_state, previous_state, seconds_left, failures}; numbers as strings
@@ -150,8 +154,9 @@ _warn_lock = threading.Lock()
 
 
 def _warn_redis_down(exc: Exception) -> None:
-    global _warned_at
+    global _warned_at, _redis_down_until
     with _warn_lock:
+        _redis_down_until = time.monotonic() + _REDIS_RETRY_SECONDS
         now = time.monotonic()
         if now - _warned_at < _WARN_INTERVAL_SECONDS and _warned_at:
             return
@@ -169,7 +174,7 @@ def _prefix() -> str:
 
 def _redis():
     """The raw Redis client behind the default cache, or None on the embedded default."""
-    if "django_redis" not in settings.CACHES["default"]["BACKEND"]:
+    if "django_redis" not in settings.CACHES["default"]["BACKEND"] or time.monotonic() < _redis_down_until:
         return None
     from django_redis import get_redis_connection
 
@@ -291,7 +296,9 @@ def breaker_reset(*, provider: str) -> None:
 
 def clear_all() -> None:
     """Forget all breaker and cool-down state, shared and per-process (tests)."""
+    global _redis_down_until
     _local.clear()
+    _redis_down_until = 0.0
     client = _redis()
     if client is None:
         return

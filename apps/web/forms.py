@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from apps.core.errors import ApplicationError
+from apps.providers.health import health_label
 
 
 class ProviderKeyForm(forms.Form):
@@ -26,12 +27,6 @@ class ChatMessageForm(forms.Form):
     # The service checks the text (blank, length, null bytes); required only spares an empty round trip.
     message = forms.CharField(label="Message", strip=False, widget=forms.Textarea(attrs={"rows": 2}))
     conversation_id = forms.CharField(required=False, widget=forms.HiddenInput)
-
-
-def health_label(health: dict) -> str:
-    from apps.providers.health import health_label as label
-
-    return label(health)
 
 
 class ProviderChoiceForm(forms.Form):

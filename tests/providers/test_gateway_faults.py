@@ -268,6 +268,7 @@ def test_rate_limits_and_refused_keys_do_not_trip_the_breaker(fake_provider):
 def test_with_redis_down_breakers_fall_back_to_this_process_with_a_warning(fake_provider, caplog, monkeypatch):
     monkeypatch.setattr(state, "_script", None)
     monkeypatch.setattr(state, "_warned_at", 0.0)
+    monkeypatch.setattr(state, "_redis_down_until", 0.0)
     fake_provider.auto = False
     with caplog.at_level(logging.WARNING, logger="apps.providers.state"):
         for _ in range(3):
@@ -276,4 +277,7 @@ def test_with_redis_down_breakers_fall_back_to_this_process_with_a_warning(fake_
     assert fake_provider.count("openai") == 2  # the per-process breaker opened after 2
     warnings = [r for r in caplog.records if "Redis is unreachable" in r.getMessage()]
     assert len(warnings) == 1  # once per interval, not per call
+    started = time.monotonic()
+    state.breaker_op("openai", "allow")
+    assert time.monotonic() - started < 0.05  # Redis is not asked again for a while
     monkeypatch.setattr(state, "_script", None)
