@@ -166,18 +166,22 @@ class Pipeline:
             while True:
                 attempt = Attempt(step=step, number=number, request=replace(request, model=step.model), stream=stream,
                                   context=ctx, waited_seconds=waited)
-                verdict = self._before(attempt)
+                verdict, asked = self._before(attempt)
                 if verdict is not None and verdict.action == "reply":
+                    self._skipped(attempt, asked[:-1], "answered without a call")
                     return self._succeeded(attempt, verdict.reply, latency=0.0, cached=verdict.cached, price=verdict.cost)
                 if verdict is not None:
+                    self._skipped(attempt, asked[:-1], verdict.reason)
                     self._record(attempt, verdict.outcome, reason=verdict.reason)
                     break
                 if not step.is_offline and ctx.remote_seconds_left() < float(settings.PROVIDER_RETRY_MIN_ATTEMPT_SECONDS):
+                    self._skipped(attempt, asked, "the turn ran out of time")
                     self._record(attempt, "skipped", reason="the turn ran out of time")
                     break
                 try:
                     api_key = ctx.open_key(step)
                 except KeyUnavailable as exc:
+                    self._skipped(attempt, asked, exc.reason)
                     self._record(attempt, "refused", error_kind="auth", reason=exc.reason)
                     break
                 started = time.monotonic()
@@ -233,12 +237,20 @@ class Pipeline:
         except ProviderError as exc:
             return _Tried(error=exc, emitted="".join(emitted))
 
-    def _before(self, attempt: Attempt) -> Verdict | None:
+    def _before(self, attempt: Attempt) -> tuple[Verdict | None, list[GatewayPolicy]]:
+        """The first verdict, and the policies asked (the last one gave the verdict, if any)."""
+        asked: list[GatewayPolicy] = []
         for policy in self.policies:
+            asked.append(policy)
             verdict = policy.before_attempt(attempt)
             if verdict is not None:
-                return verdict
-        return None
+                return verdict, asked
+        return None, asked
+
+    @staticmethod
+    def _skipped(attempt: Attempt, policies: list[GatewayPolicy], reason: str) -> None:
+        for policy in policies:
+            policy.after_skip(attempt, reason)
 
     def _succeeded(
         self, attempt: Attempt, reply: CompletionReply, *, latency: float, cached: bool = False, price: Decimal | None = None

@@ -3,7 +3,8 @@
 Modelled on DRF's throttle and permission classes. The gateway asks each policy, in order,
 ``before_attempt`` (``None`` = go on, ``skip(...)`` = not this provider, fail over;
 ``short_circuit(...)`` = here is the answer, e.g. a cache hit); after the attempt it tells every
-policy ``after_success`` or ``after_failure``; a number returned from ``after_failure`` asks for
+policy ``after_success`` or ``after_failure`` (or, if it was never sent, the policies that had
+already let it through ``after_skip``); a number returned from ``after_failure`` asks for
 another try of the same provider after that many seconds. Rate limits, quotas and the answer
 cache join by adding a class to ``PROVIDER_GATEWAY_POLICIES``; the loop does not change.
 """
@@ -98,6 +99,11 @@ class GatewayPolicy:
         """Seconds to wait before trying this provider again, or None for no opinion."""
         return None
 
+    def after_skip(self, attempt: Attempt, reason: str) -> None:
+        """The attempt was not sent after this policy's ``before_attempt`` let it through (a later
+        policy, the key or the deadline stopped it): give back what was taken (a probe slot, a reservation)."""
+        return None
+
 
 class CooldownPolicy(GatewayPolicy):
     """Skip a provider-and-key that told us (429 Retry-After, rate-limit headers at 0) to come back later."""
@@ -139,6 +145,10 @@ class CircuitBreakerPolicy(GatewayPolicy):
             )
         attempt.notes["breaker_probe"] = result.decision == "probe"
         return None
+
+    def after_skip(self, attempt: Attempt, reason: str) -> None:
+        if attempt.notes.get("breaker_probe"):
+            state.breaker_op(attempt.provider.name, "release")
 
     def after_success(self, attempt: Attempt, reply: CompletionReply) -> None:
         if attempt.step.is_offline:

@@ -70,6 +70,10 @@ elseif op == 'failure' then
   end
   save('closed', failures + 1, 0)
   return {'closed', state, '0', tostring(failures + 1)}
+elseif op == 'release' then
+  -- a probe slot taken by an attempt that was never sent: hand it to the next caller
+  if state == 'half_open' then save('open', failures, now) end
+  return {'open', state, '0', tostring(failures)}
 elseif op == 'reset' then
   redis.call('DEL', KEYS[1])
   return {'closed', state, '0', '0'}
@@ -121,6 +125,10 @@ class _LocalStore:
                     return BreakerResult(OPEN, state, left, failures + 1)
                 self._breakers[key] = (CLOSED, failures + 1, 0.0)
                 return BreakerResult(CLOSED, state, 0.0, failures + 1)
+            if op == "release":
+                if state == HALF_OPEN:
+                    self._breakers[key] = (OPEN, failures, now)
+                return BreakerResult(OPEN, state, 0.0, failures)
             if op == "reset":
                 self._breakers.pop(key, None)
                 return BreakerResult(CLOSED, state, 0.0, 0)
@@ -191,7 +199,7 @@ _script = None
 
 
 def breaker_op(provider: str, op: str) -> BreakerResult:
-    """Run one breaker operation (allow, success, failure, reset, peek) atomically."""
+    """Run one breaker operation (allow, success, failure, release, reset, peek) atomically."""
     threshold = settings.PROVIDER_BREAKER_FAILURE_THRESHOLD
     cooldown = float(settings.PROVIDER_BREAKER_COOLDOWN_SECONDS)
     probe_timeout = float(settings.PROVIDER_BREAKER_PROBE_TIMEOUT_SECONDS)

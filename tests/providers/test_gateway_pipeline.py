@@ -161,3 +161,29 @@ def test_the_offline_provider_is_never_behind_a_breaker_or_cool_down(fake_provid
     reply, _ = run(ctx, policies=Pipeline().policies)
 
     assert reply.text and ctx.records[0].outcome == "success"
+
+
+def test_policies_that_let_an_unsent_attempt_through_hear_of_the_skip(fake_provider):
+    heard: list = []
+
+    class Holder(GatewayPolicy):
+        def after_skip(self, attempt, reason):
+            heard.append((attempt.provider.name, reason))
+
+    refuse = Spy("limit", [], verdict=lambda a: skip("over budget") if a.provider.name == "openai" else None)
+    run(context(route(fake_provider, "openai", "offline")), policies=[Holder(), refuse])
+    assert heard == [("openai", "over budget")]
+
+
+@override_settings(PROVIDER_BREAKER_FAILURE_THRESHOLD=1, PROVIDER_BREAKER_COOLDOWN_SECONDS=0.05)
+def test_a_probe_slot_taken_by_an_attempt_that_was_never_sent_goes_to_the_next_caller(fake_provider):
+    import time
+
+    from apps.providers import state
+
+    state.breaker_op("openai", "failure")
+    time.sleep(0.06)
+    refuse = Spy("limit", [], verdict=lambda a: skip("over budget") if a.provider.name == "openai" else None)
+    run(context(route(fake_provider, "openai", "offline")), policies=[CircuitBreakerPolicy(), refuse])
+    assert fake_provider.count() == 0
+    assert state.breaker_op("openai", "allow").decision == "probe"  # not held for the probe timeout
