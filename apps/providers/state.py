@@ -82,6 +82,17 @@ return {state, state, tostring(left), tostring(failures)}
 """
 
 
+# Extend (never shorten) the cool-down keys to ARGV[1] ms; works on any Redis with Lua (no PEXPIRE GT).
+_COOLDOWN_LUA = """
+for _, key in ipairs(KEYS) do
+  if redis.call('PTTL', key) < tonumber(ARGV[1]) then
+    redis.call('SET', key, '1', 'PX', tonumber(ARGV[1]))
+  end
+end
+return 1
+"""
+
+
 @dataclass(frozen=True)
 class BreakerResult:
     """What the store answered: ``decision`` is allow/deny/probe for ``allow``, else the new state."""
@@ -230,12 +241,8 @@ def cooldown_set(*, provider: str, key_id: int | None, seconds: float) -> None:
     client = _redis()
     if client is not None:
         try:
-            pipe = client.pipeline()
-            for key in keys:
-                # GT: never shorten a longer cool-down another turn already set.
-                pipe.set(key, "1", px=ms, nx=True)
-                pipe.pexpire(key, ms, gt=True)
-            pipe.execute()
+            # Never shorten a longer cool-down another turn already set.
+            client.eval(_COOLDOWN_LUA, len(keys), *keys, ms)
             return
         except _redis_errors() as exc:
             _warn_redis_down(exc)

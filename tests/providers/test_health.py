@@ -132,3 +132,16 @@ def test_a_turn_skipped_by_an_open_breaker_says_why(client_a, keyed_user, provid
     answer = post_chat(client_a, "hi")
     assert answer["provider"] == "anthropic"
     assert any(w.startswith("OpenAI could not answer (it failed 1 times in a row") for w in answer["warnings"])
+
+
+def test_the_scheduled_task_name_is_registered_with_celery():
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    assert PeriodicTask.objects.get(name="provider health probe").task in app.tasks
+
+
+def test_a_shorter_cool_down_never_shortens_a_longer_one():
+    state.cooldown_set(provider="openai", key_id=1, seconds=30)
+    state.cooldown_set(provider="openai", key_id=1, seconds=1)
+    assert state.cooldown_left(provider="openai", key_id=1) > 25
