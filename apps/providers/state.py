@@ -30,6 +30,7 @@ _WARN_INTERVAL_SECONDS = 60.0
 # After a Redis error, use per-process state for this long before trying Redis again, so a
 # black-holed Redis costs one socket timeout per interval, not one per breaker check.
 _REDIS_RETRY_SECONDS = 5.0
+_MAX_COOLDOWN_SECONDS = 3600.0
 _redis_down_until = 0.0
 
 # KEYS[1] breaker hash. ARGV: op, threshold, cooldown seconds, probe timeout seconds.
@@ -237,6 +238,9 @@ def _text(value) -> str:
 def cooldown_set(*, provider: str, key_id: int | None, seconds: float) -> None:
     """Put a provider and key (and, for display, the provider) in cool-down for ``seconds``."""
     keys = [f"{_prefix()}cooldown:{provider}:{key_id or '-'}", f"{_prefix()}cooldown:{provider}"]
+    if not seconds > 0:  # also NaN
+        return
+    seconds = min(float(seconds), _MAX_COOLDOWN_SECONDS)
     ms = max(int(seconds * 1000), 1)
     client = _redis()
     if client is not None:

@@ -94,13 +94,14 @@ def test_a_401_is_tried_once_marks_the_key_and_fails_over(fake_provider):
     assert [s.provider.name for s in refused] == ["openai"]
 
 
-def test_a_hung_provider_is_cut_off_at_its_timeout(fake_provider):
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_a_hung_provider_is_cut_off_at_its_timeout(fake_provider, stream):
     fake_provider.fault("openai", "slow", delay=30)
     ctx = context(route(fake_provider, "openai", "offline", timeout=1))
 
     started = time.monotonic()
     with override_settings(PROVIDER_MAX_RETRIES=0):
-        reply, _ = run(ctx)
+        reply, _ = run(ctx, stream=stream)
     elapsed = time.monotonic() - started
 
     assert 1.0 <= elapsed < 1.8
@@ -281,3 +282,13 @@ def test_with_redis_down_breakers_fall_back_to_this_process_with_a_warning(fake_
     state.breaker_op("openai", "allow")
     assert time.monotonic() - started < 0.05  # Redis is not asked again for a while
     monkeypatch.setattr(state, "_script", None)
+
+
+@pytest.mark.parametrize("retry_after", ["inf", "nan", "-5", "99999999", "soon"])
+def test_absurd_retry_after_values_neither_crash_nor_cool_down_for_ever(fake_provider, retry_after):
+    fake_provider.fault("openai", "rate_limited", retry_after=retry_after)
+    ctx = context(route(fake_provider, "openai", "offline"))
+    started = time.monotonic()
+    reply, _ = run(ctx)
+    assert reply.text and time.monotonic() - started < 2
+    assert state.cooldown_left(provider="openai", any_key=True) <= 3600

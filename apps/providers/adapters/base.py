@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
+import math
 import re
 import time
 from abc import ABC, abstractmethod
@@ -58,7 +59,14 @@ class ProviderAdapter(ABC):
 
 
 def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait, from `retry-after-ms` / `retry-after` (seconds or an HTTP date)."""
+    """Seconds to wait, from `retry-after-ms` / `retry-after` (seconds or an HTTP date); never NaN or infinite."""
+    value = _parse_retry_after(headers)
+    if value is None or not math.isfinite(value):
+        return None
+    return value
+
+
+def _parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
     if not headers:
         return None
     value = headers.get("retry-after-ms")
@@ -98,7 +106,8 @@ _MAX_COOLDOWN_SECONDS = 3600.0
 def _reset_seconds(value: str) -> float | None:
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        number = float(value)
+        return max(number, 0.0) if math.isfinite(number) else None
     except ValueError:
         pass
     parts = _DURATION_PART.findall(value)
@@ -172,7 +181,8 @@ def error_from_status(
         return ProviderError("auth", **common)
     if status == 429:
         error = ProviderError("rate_limited", retry_after=parse_retry_after(headers), **common)
-        error.cooldown_seconds = error.retry_after if error.retry_after is not None else rate_limit_wait(headers)
+        wait = error.retry_after if error.retry_after is not None else rate_limit_wait(headers)
+        error.cooldown_seconds = min(wait, _MAX_COOLDOWN_SECONDS) if wait is not None else None
         return error
     if status in (408, 504):
         return ProviderError("timeout", retry_after=parse_retry_after(headers), **common)
