@@ -169,6 +169,8 @@ class Pipeline:
                 verdict, asked = self._before(attempt)
                 if verdict is not None and verdict.action == "reply":
                     self._skipped(attempt, asked[:-1], "answered without a call")
+                    if stream and verdict.reply.text:
+                        yield TextDelta(verdict.reply.text)  # a short-circuited answer streams like a fresh one
                     return self._succeeded(attempt, verdict.reply, latency=0.0, cached=verdict.cached, price=verdict.cost)
                 if verdict is not None:
                     self._skipped(attempt, asked[:-1], verdict.reason)

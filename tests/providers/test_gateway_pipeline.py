@@ -107,6 +107,15 @@ def test_a_short_circuit_answers_without_a_request_and_is_recorded_as_cached(fak
     assert ctx.calls[0].cached
 
 
+def test_a_short_circuit_answer_streams_like_a_fresh_one(fake_provider):
+    from tests.providers.gateway_helpers import text
+
+    cached = CompletionReply(text="from the cache", tool_calls=(), usage=Usage(3, 4), finish_reason="stop", model="m")
+    reply, events = run(context(route(fake_provider, "openai", "offline")), stream=True,
+                        policies=[Spy("cache", [], verdict=short_circuit(cached))])
+    assert text(events) == "from the cache" == reply.text
+
+
 def test_records_hold_latency_tokens_cost_and_waits(fake_provider):
     fake_provider.fault("openai", "rate_limited", retry_after="0.05")
     fake_provider.reply_text("openai", "ok", usage=(1000, 500))
