@@ -120,6 +120,8 @@ class CallContext:
     deadline: float  # time.monotonic() by which the turn must end
     open_key: KeyOpener
     on_key_refused: Callable[[RouteStep], None] = lambda step: None
+    user: Any = None  # whose turn (policies scope limits, quotas and cache entries to it)
+    options: dict[str, Any] = field(default_factory=dict)  # per-turn flags for policies, e.g. {"no_cache": True}
     position: int = 0
     fallback_used: bool = False
     records: list[AttemptRecord] = field(default_factory=list)
@@ -345,7 +347,7 @@ class ProviderSession:
     """Model calls for one chat turn. Once it fails over, it stays on the fallback for the rest of the turn."""
 
     def __init__(self, *, user, provider: ProviderConfig, model: str, deadline: float | None = None,
-                 policies: list[GatewayPolicy] | None = None) -> None:
+                 policies: list[GatewayPolicy] | None = None, options: dict[str, Any] | None = None) -> None:
         self.user = user
         if deadline is None:
             deadline = time.monotonic() + float(settings.CHAT_TURN_DEADLINE_SECONDS)
@@ -354,6 +356,8 @@ class ProviderSession:
             deadline=deadline,
             open_key=self._open_key,
             on_key_refused=self._key_refused,
+            user=user,
+            options=dict(options or {}),
         )
         self.pipeline = Pipeline(policies)
 
