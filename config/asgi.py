@@ -78,6 +78,10 @@ if settings.PYTHON_SWITCH_INTERVAL_SECONDS > 0:
 
 application = RootApp(django_application)
 
+from apps.providers.adapters import warm_adapters  # noqa: E402  (needs Django set up)
+
+warm_adapters()
+
 from apps.mcp_tools.http import MCP_PATH, METADATA_PATH, mcp_http_app  # noqa: E402  (needs Django set up)
 
 application.mount(MCP_PATH, mcp_http_app)
