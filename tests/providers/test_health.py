@@ -145,3 +145,21 @@ def test_a_shorter_cool_down_never_shortens_a_longer_one():
     state.cooldown_set(provider="openai", key_id=1, seconds=30)
     state.cooldown_set(provider="openai", key_id=1, seconds=1)
     assert state.cooldown_left(provider="openai", key_id=1) > 25
+
+
+DEAD_REDIS = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": "redis://127.0.0.1:9/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+    }
+}
+
+
+def test_with_redis_down_health_falls_back_to_this_process(user_a, monkeypatch):
+    from apps.providers.health import provider_health
+
+    monkeypatch.setattr(state, "_redis_down_until", 0.0)
+    with override_settings(CACHES=DEAD_REDIS):
+        health = provider_health(ProviderConfig.objects.get(name="openai"))
+    assert health["status"] == "ok" and health["breaker"] == "closed"
