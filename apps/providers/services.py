@@ -68,6 +68,8 @@ AUDITED_FIELDS = (
     "timeout_seconds",
     "enabled",
     "fallback_order",
+    "answer_cache",
+    "answer_cache_ttl_seconds",
 )
 _SECRETISH_QUERY = re.compile(r"key|token|secret|sig|password|auth", re.I)
 

@@ -1,4 +1,9 @@
-"""Writes of tasks: each is atomic and writes its audit event in the same transaction."""
+"""Writes of tasks: each is atomic, writes its audit event in the same transaction, and bumps the user's data version.
+
+Every write here ends with ``user_data_changed(user=...)`` (apps.core.cache): cached tool results
+(list_tasks, get_task, task_statistics) of that user are dropped in every process. A new write
+service must call it too.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.core.cache import user_data_changed
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.fields import ASCII_WHITESPACE
 from apps.todos.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, Task
@@ -74,6 +80,7 @@ def task_create(
     _validate(task)
     task.save()
     audit_record(actor=user, action="task.create", target=task, metadata={"priority": task.priority})
+    user_data_changed(user=user)
     return task
 
 
@@ -120,6 +127,7 @@ def task_update(
     _validate(task)
     task.save(update_fields=[*changed, "updated_at"])
     audit_record(actor=user, action="task.update", target=task, metadata={"fields": changed})
+    user_data_changed(user=user)
     return task
 
 
@@ -133,6 +141,7 @@ def task_complete(*, user, task_id: int) -> Task:
     task.completed_at = timezone.now()
     task.save(update_fields=["completed", "completed_at", "updated_at"])
     audit_record(actor=user, action="task.complete", target=task)
+    user_data_changed(user=user)
     return task
 
 
@@ -146,6 +155,7 @@ def task_uncomplete(*, user, task_id: int) -> Task:
     task.completed_at = None
     task.save(update_fields=["completed", "completed_at", "updated_at"])
     audit_record(actor=user, action="task.uncomplete", target=task)
+    user_data_changed(user=user)
     return task
 
 
@@ -155,3 +165,4 @@ def task_delete(*, user, task_id: int) -> None:
     task = _locked_task(user=user, task_id=task_id)
     audit_record(actor=user, action="task.delete", target=task, metadata={"title_length": len(task.title)})
     task.delete()
+    user_data_changed(user=user)

@@ -9,6 +9,7 @@ from apps.providers.errors import ProviderError
 from apps.providers.gateway import Pipeline
 from apps.providers.policies import (
     CircuitBreakerPolicy,
+    AnswerCachePolicy,
     CooldownPolicy,
     GatewayPolicy,
     RetryPolicy,
@@ -37,7 +38,7 @@ class Spy(GatewayPolicy):
 
 
 def test_the_default_policies_come_from_the_setting_in_its_order():
-    assert [type(p) for p in load_policies()] == [CooldownPolicy, CircuitBreakerPolicy, RetryPolicy]
+    assert [type(p) for p in load_policies()] == [AnswerCachePolicy, CooldownPolicy, CircuitBreakerPolicy, RetryPolicy]
     with override_settings(PROVIDER_GATEWAY_POLICIES=["apps.providers.policies.RetryPolicy"]):
         assert [type(p) for p in load_policies()] == [RetryPolicy]
 
