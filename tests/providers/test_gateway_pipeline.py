@@ -8,8 +8,8 @@ from django.test import override_settings
 from apps.providers.errors import ProviderError
 from apps.providers.gateway import Pipeline
 from apps.providers.policies import (
-    CircuitBreakerPolicy,
     AnswerCachePolicy,
+    CircuitBreakerPolicy,
     CooldownPolicy,
     GatewayPolicy,
     RetryPolicy,
