@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +77,7 @@ class TwoLevelCache:
         self._l1: OrderedDict[str, tuple[float, str, Any]] = OrderedDict()  # key -> (expires, scope, value)
         self._lock = threading.Lock()
         self.stats = {"l1_hits": 0, "l2_hits": 0, "misses": 0, "bypassed": 0}
+        self.by_namespace: Counter[str] = Counter()  # "tool.l1_hits", "answer.misses", ... (this process; bench and tests)
         self.salt = ""  # part of every key; tests set a fresh one so no entry outlives its test's database
 
     # --- reading -----------------------------------------------------------------------------
@@ -85,7 +86,7 @@ class TwoLevelCache:
         """Find the value for ``parts`` under the current versions; a bypass when L2 cannot answer."""
         versions = self._versions(list(version_keys))
         if versions is None:
-            self.stats["bypassed"] += 1
+            self._count(namespace, "bypassed")
             return Lookup(MISS, None, scope)
         key = f"c2:{namespace}:{digest([parts, versions, self.salt])}"
         now = time.monotonic()
@@ -93,20 +94,24 @@ class TwoLevelCache:
             entry = self._l1.get(key)
             if entry is not None and entry[0] > now:
                 self._l1.move_to_end(key)
-                self.stats["l1_hits"] += 1
+                self._count(namespace, "l1_hits")
                 return Lookup(entry[2], key, scope, "l1")
         try:
             value = l2.get(key, MISS)
         except Exception as exc:  # L2 failing: bypass, never serve L1 unchecked
             cache_outage.failed(exc, fail_fast=False)
-            self.stats["bypassed"] += 1
+            self._count(namespace, "bypassed")
             return Lookup(MISS, None, scope)
         if value is not MISS:
             self._l1_put(key, value, scope, settings.CACHE_L1_TTL_SECONDS)
-            self.stats["l2_hits"] += 1
+            self._count(namespace, "l2_hits")
             return Lookup(value, key, scope, "l2")
-        self.stats["misses"] += 1
+        self._count(namespace, "misses")
         return Lookup(MISS, key, scope)
+
+    def _count(self, namespace: str, what: str) -> None:
+        self.stats[what] += 1
+        self.by_namespace[f"{namespace}.{what}"] += 1
 
     def store(self, lookup: Lookup, value: Any, *, ttl: float) -> None:
         """Keep ``value`` for a missed lookup for ``ttl`` seconds (L1: at most CACHE_L1_TTL_SECONDS)."""
@@ -179,6 +184,7 @@ class TwoLevelCache:
         with self._lock:
             self._l1.clear()
         self.stats = dict.fromkeys(self.stats, 0)
+        self.by_namespace.clear()
 
     def __len__(self) -> int:
         return len(self._l1)
