@@ -25,6 +25,10 @@ DATA_DEPENDENT_400: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
         _UNKNOWN_PROVIDER,
         ("does not offer the model", "a model must be one of the models operators listed for that provider"),
     ),
+    ("PATCH", "/api/v1/preferences/"): (
+        _UNKNOWN_PROVIDER,
+        ("does not offer the model", "a model must be one of the models operators listed for that provider"),
+    ),
 }
 
 

@@ -144,6 +144,15 @@ class ChatApi(APIView):
     @extend_schema(
         operation_id="chat_turn",
         request=ChatInputSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Cache-Control",
+                str,
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="`no-cache` (or `no-store`): no answer of this turn comes from the answer cache.",
+            )
+        ],
         responses={
             (200, "application/json"): OpenApiResponse(ChatAnswerSerializer, description="The answer."),
             (200, "text/event-stream"): OpenApiResponse(

@@ -56,9 +56,15 @@ PreferenceOutputSerializer = inline_serializer(
 
 
 class PreferenceInputSerializer(serializers.Serializer):
-    provider = StrictCharField(required=False, not_blank=True, max_length=50)
+    provider = StrictCharField(not_blank=True, max_length=50)
     model = StrictCharField(required=False, allow_blank=True, max_length=100, default="")
-    answer_cache = serializers.BooleanField(required=False)  # fields left out stay as they are
+    answer_cache = serializers.BooleanField(required=False)
+
+
+class PreferencePatchSerializer(PreferenceInputSerializer):
+    """PATCH: fields left out stay as they are."""
+
+    provider = StrictCharField(required=False, not_blank=True, max_length=50)
 
 
 def _preference_body(user) -> dict:
@@ -93,7 +99,19 @@ class PreferenceApi(APIView):
         summary="Choose the provider and model for your next turns, and whether the answer cache may answer them",
     )
     def put(self, request):
-        data = PreferenceInputSerializer(data=request.data)
+        return self._update(request, PreferenceInputSerializer)
+
+    @extend_schema(
+        operation_id="preferences_partial_update",
+        request=PreferencePatchSerializer,
+        responses={200: PreferenceOutputSerializer, **error_responses(400)},
+        summary="Change some of your preferences, e.g. {\"answer_cache\": false}; fields left out stay as they are",
+    )
+    def patch(self, request):
+        return self._update(request, PreferencePatchSerializer)
+
+    def _update(self, request, serializer_class):
+        data = serializer_class(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         if "provider" in values:

@@ -94,7 +94,7 @@ def test_cache_control_no_cache_bypasses_the_answer_cache_for_that_turn(client_a
 
 
 def test_a_user_who_turns_the_cache_off_gets_fresh_answers(client_a, keyed_user, providers_at_fake):
-    response = client_a.put("/api/v1/preferences/", {"answer_cache": False}, format="json")
+    response = client_a.patch("/api/v1/preferences/", {"answer_cache": False}, format="json")
     assert response.status_code == 200 and response.json()["answer_cache"] is False
     assert response.json()["provider"] == "openai"  # the provider choice stays as it was
     _chat(client_a, "hello there")
