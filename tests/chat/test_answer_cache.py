@@ -194,3 +194,18 @@ def test_with_redis_down_the_cache_is_bypassed_and_answers_stay_correct(client_a
     assert listing.status_code == 200
     assert Task.objects.filter(owner=keyed_user, title="buy milk").count() == 1  # the second turn: an echo, no tool
     assert UsageRecord.objects.filter(user=keyed_user, cache_status__in=["hit", "miss"]).count() == 0
+
+
+def test_a_hit_tells_the_breaker_nothing_and_is_served_while_the_provider_is_paused(client_a, keyed_user, providers_at_fake, settings):
+    from apps.providers import state
+
+    settings.PROVIDER_BREAKER_COOLDOWN_SECONDS = 60
+    _chat(client_a, "hello there")
+    for _ in range(settings.PROVIDER_BREAKER_FAILURE_THRESHOLD):
+        state.breaker_op("openai", "failure")
+    assert state.breaker_op("openai", "peek").decision == state.OPEN
+
+    answer = _chat(client_a, "hello there")  # the cache comes first: no key opened, nothing sent
+
+    assert answer["cached"] is True and answer["provider"] == "openai" and providers_at_fake.count("openai") == 1
+    assert state.breaker_op("openai", "peek").decision == state.OPEN  # not closed by an answer nobody sent
