@@ -105,3 +105,13 @@ def test_two_processes_on_real_redis_see_each_others_bumps():
             assert process_a.lookup("t", "k", version_keys=[version]).value is MISS
     finally:
         caches.close_all()
+
+
+def test_forgetting_all_answers_drops_every_cached_answer():
+    from apps.core.cache import ANSWERS_VERSION_KEY, answers_forget_all
+
+    service = TwoLevelCache()
+    service.store(service.lookup("answer", "k", version_keys=[ANSWERS_VERSION_KEY]), "v", ttl=60)
+    assert service.lookup("answer", "k", version_keys=[ANSWERS_VERSION_KEY]).hit
+    answers_forget_all()
+    assert not service.lookup("answer", "k", version_keys=[ANSWERS_VERSION_KEY]).hit
