@@ -1,4 +1,4 @@
-"""Argument types (with the constraints the input schemas publish) and output models of the todo tools."""
+"""Argument types (with the constraints the input schemas publish) and output models of the todo MCP tools."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from apps.core.fields import NO_NUL_PATTERN
 from apps.core.ids import MAX_ID
 from apps.todos.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, Task
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-NO_NUL_PATTERN = r"^[^\x00]*$"
 SEARCH_MAX_LENGTH = 200
 LIST_LIMIT_MAX = 100
 ADD_TASKS_MAX = 25
@@ -106,3 +106,12 @@ class TasksAddedOut(BaseModel):
 class TaskDeletedOut(BaseModel):
     deleted: Literal[True]
     task_id: int
+
+
+class TaskStatisticsOut(BaseModel):
+    total: int
+    pending: int
+    completed: int
+    overdue: int
+    due_today: int
+    high_priority_pending: int
