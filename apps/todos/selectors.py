@@ -47,17 +47,6 @@ def task_list(
     if due_after is not None:
         qs = qs.filter(due_date__gte=due_after)
     order = TASK_ORDERINGS.get(ordering, TASK_ORDERINGS["-created"])
-    if any(field.lstrip("-") == "priority_rank" for field in order):
-        from django.db.models import Case, IntegerField, Value, When
-
-        qs = qs.annotate(
-            priority_rank=Case(
-                When(priority=Task.Priority.LOW, then=Value(0)),
-                When(priority=Task.Priority.NORMAL, then=Value(1)),
-                When(priority=Task.Priority.HIGH, then=Value(2)),
-                output_field=IntegerField(),
-            )
-        )
     return qs.order_by(*order)
 
 
