@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+import re
+from datetime import time
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,6 +37,7 @@ from apps.todos.selectors import (
     VIEW_SORTS,
     completion_history,
     label_all,
+    label_get,
     notification_list,
     notification_unread_count,
     task_get,
@@ -83,12 +87,33 @@ LIST_ID_PARAMETER = _id_parameter("list_id", "list")
 LABEL_ID_PARAMETER = _id_parameter("label_id", "label")
 
 
+WALL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": WALL_TIME_PATTERN, "example": "09:30", "description": "Wall-clock time HH:MM in your time zone."}
+)
+class WallTimeField(serializers.Field):
+    """A time of day without a zone ("09:30"): it is read in the user's own time zone."""
+
+    default_error_messages = {"invalid": "Use HH:MM (24-hour), e.g. 09:30."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not re.fullmatch(WALL_TIME_PATTERN, data):
+            self.fail("invalid")
+        return time.fromisoformat(data)
+
+    def to_representation(self, value):
+        return value.strftime("%H:%M") if value else None
+
+
 class ReminderSerializer(serializers.Serializer):
     minutes_before = StrictIntegerField(min_value=0, max_value=REMINDER_MINUTES_MAX, required=False, allow_null=True)
     remind_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
 class TaskOutputSerializer(serializers.ModelSerializer):
+    due_time = WallTimeField(read_only=True, allow_null=True)
     list_id = serializers.IntegerField(source="task_list_id", read_only=True)
     labels = serializers.SerializerMethodField()
 
@@ -122,7 +147,7 @@ class TaskInputSerializer(serializers.Serializer):
     )
     priority = serializers.ChoiceField(choices=Task.Priority.choices, required=False, default=Task.Priority.NORMAL)
     due_date = serializers.DateField(required=False, allow_null=True, default=None)
-    due_time = serializers.TimeField(required=False, allow_null=True, default=None)
+    due_time = WallTimeField(required=False, allow_null=True, default=None)
     recurrence = StrictCharField(max_length=RECURRENCE_MAX_LENGTH, required=False, allow_blank=True, default="")
     list_id = StrictIntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True, default=None)
     labels = serializers.ListField(
@@ -168,7 +193,7 @@ class TaskListApi(APIView):
     @extend_schema(
         operation_id="tasks_create",
         request=TaskInputSerializer,
-        responses={201: TaskOutputSerializer, **error_responses(400)},
+        responses={201: TaskOutputSerializer, **error_responses(400, 404)},
         summary="Add a task",
     )
     def post(self, request):
@@ -395,8 +420,10 @@ class TaskListDetailApi(APIView):
     )
     def patch(self, request, list_id: str):
         pk = parse_object_id(list_id, field="list_id")
-        data = NameInputSerializer(data=request.data)
+        data = NameInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
+        if "name" not in data.validated_data:  # nothing to change
+            return Response(TaskListOutputSerializer(task_list_get(user=request.user, list_id=pk)).data)
         renamed = task_list_rename(user=request.user, list_id=pk, name=data.validated_data["name"])
         return Response(TaskListOutputSerializer(renamed).data)
 
@@ -433,8 +460,10 @@ class LabelDetailApi(APIView):
     )
     def patch(self, request, label_id: str):
         pk = parse_object_id(label_id, field="label_id")
-        data = LabelNameInputSerializer(data=request.data)
+        data = LabelNameInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
+        if "name" not in data.validated_data:  # nothing to change
+            return Response(LabelOutputSerializer(label_get(user=request.user, label_id=pk)).data)
         return Response(LabelOutputSerializer(label_rename(user=request.user, label_id=pk, name=data.validated_data["name"])).data)
 
     @extend_schema(
