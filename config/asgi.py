@@ -68,6 +68,68 @@ class RootApp:
         await send({"type": "lifespan.shutdown.complete"})
 
 
+class BodyLimit:
+    """Refuses a request body over ``limit`` bytes before Django spools it to disk.
+
+    Django's ASGI handler reads the whole body (to a temporary file past 2.5 MB) before a view
+    can refuse it, so a client could make it store gigabytes. A declared Content-Length over the
+    limit is a 413 at once; a chunked body is cut off when it passes the limit (Django sees the
+    client leave, and the 413 is sent here).
+    """
+
+    def __init__(self, app: ASGIApp, limit: Callable[[], int]) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit()
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._too_large(scope, send)
+                return
+        received = 0
+        exceeded = False
+        started = False
+
+        async def limited_receive():
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    exceeded = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, limited_receive, tracking_send)
+        if exceeded and not started:
+            await self._too_large(scope, send)
+
+    @staticmethod
+    async def _too_large(scope: Scope, send) -> None:
+        if scope.get("path", "").startswith("/api/"):
+            body = b'{"error": {"code": "request_too_large", "message": "The request body is too large.", "extra": {}}}'
+            content_type = b"application/json"
+        else:
+            body, content_type = b"Request body too large.", b"text/plain; charset=utf-8"
+        headers = [
+            (b"content-type", content_type),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
 django_application = get_asgi_application()
 
 from django.conf import settings  # noqa: E402  (set up by get_asgi_application)
@@ -76,7 +138,7 @@ if settings.PYTHON_SWITCH_INTERVAL_SECONDS > 0:
     # The event loop and the worker threads (Django's sync views, MCP database calls) share the GIL.
     sys.setswitchinterval(settings.PYTHON_SWITCH_INTERVAL_SECONDS)
 
-application = RootApp(django_application)
+application = RootApp(BodyLimit(django_application, lambda: settings.DATA_UPLOAD_MAX_MEMORY_SIZE))
 
 from apps.mcp_tools.http import MCP_PATH, METADATA_PATH, mcp_http_app  # noqa: E402  (needs Django set up)
 

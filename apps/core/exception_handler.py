@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
@@ -15,6 +16,9 @@ from rest_framework.views import exception_handler as drf_default_handler
 from apps.core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
+
+
+REQUEST_TOO_LARGE = ("request_too_large", "The request body is too large.")
 
 
 def error_body(code: str, message: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -32,6 +36,9 @@ def _message_from_detail(detail: Any) -> str:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.extra), status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        # Django files this under SuspiciousOperation (a 400); the client's fix is a smaller body.
+        return Response(error_body(*REQUEST_TOO_LARGE), status=413)
 
     if isinstance(exc, DjangoValidationError):
         exc = drf_exceptions.ValidationError(

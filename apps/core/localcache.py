@@ -26,6 +26,8 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
 
+from apps.core.outage import cache_outage
+
 logger = logging.getLogger(__name__)
 
 MISS = object()
@@ -61,8 +63,8 @@ class GenerationCache:
             if value is None:
                 cache.add(self.key, uuid.uuid4().hex, timeout=None)
                 value = cache.get(self.key)
-        except Exception:  # any cache backend error: fall back to the database
-            logger.warning("cache unavailable; %s is read from the database", self.key, exc_info=True)
+        except Exception as exc:  # any cache backend error: fall back to the database
+            cache_outage.failed(exc, fail_fast=False)  # logged once per interval, not per request
             return None
         return value
 
@@ -91,8 +93,9 @@ class GenerationCache:
             return
         try:
             cache.set(self.key, uuid.uuid4().hex, timeout=None)
-        except Exception:  # as above: the copies here are dropped already
-            logger.warning("could not bump %s; other processes keep their copies up to the TTL", self.key, exc_info=True)
+        except Exception as exc:  # as above: the copies here are dropped already
+            logger.warning("could not bump %s; other processes keep their copies up to the TTL", self.key)
+            cache_outage.failed(exc, fail_fast=False)
 
     def bump_now_and_on_commit(self, using: str | None = None) -> None:
         """For a change being written: drop copies now, and again once other connections can see it."""

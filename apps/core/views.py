@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from apps.core.exception_handler import json_error_response
+from apps.core.exception_handler import REQUEST_TOO_LARGE, json_error_response
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +26,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def _check_database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
+    # Runs in a readiness thread: use that thread's connection and close it, so the probe's few
+    # threads never keep connections open between probes.
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    finally:
+        connection.close()
 
 
 def _check_cache() -> None:
@@ -34,28 +42,66 @@ def _check_cache() -> None:
         raise RuntimeError("cache did not return the value it was given")
 
 
+def broker_transport_options(url: str) -> dict[str, float]:
+    """Socket timeouts for a Redis broker (kombu's redis transport waits forever by default)."""
+    if not url.startswith(("redis:", "rediss:")):
+        return {}
+    return {
+        "socket_connect_timeout": settings.BROKER_CONNECT_TIMEOUT_SECONDS,
+        "socket_timeout": settings.BROKER_SOCKET_TIMEOUT_SECONDS,
+    }
+
+
 def _check_broker() -> str | None:
-    if not settings.CELERY_BROKER_URL:
+    url = settings.CELERY_BROKER_URL
+    if not url:
         return "eager"  # tasks run in-process: there is no broker to reach
     from kombu import Connection
 
-    with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as conn:
-        conn.ensure_connection(max_retries=1, timeout=2)
+    timeout = settings.BROKER_CONNECT_TIMEOUT_SECONDS
+    with Connection(url, connect_timeout=timeout, transport_options=broker_transport_options(url)) as conn:
+        conn.ensure_connection(max_retries=1, timeout=timeout)
 
 
 _CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
+
+# One thread per check, shared by every probe of this process. A check still running from an
+# earlier probe (a dependency that hangs) is waited on again rather than started twice, so a
+# stream of probes against a black-holed broker keeps at most len(_CHECKS) threads busy, and
+# every probe answers within READYZ_TIMEOUT_SECONDS whatever its dependencies do.
+_executor = ThreadPoolExecutor(max_workers=len(_CHECKS), thread_name_prefix="readyz")
+_running: dict[str, Future] = {}
+_running_lock = threading.Lock()
+
+
+def _start_checks() -> dict[str, Future]:
+    futures: dict[str, Future] = {}
+    with _running_lock:
+        for name, check in _CHECKS.items():
+            future = _running.get(name)
+            if future is None or future.done():
+                future = _running[name] = _executor.submit(check)
+            futures[name] = future
+    return futures
+
+
+def _outcome(name: str, future: Future) -> str:
+    if not future.done():
+        logger.warning("readiness check %s did not answer within %s s", name, settings.READYZ_TIMEOUT_SECONDS)
+        return "unavailable"
+    exc = future.exception()
+    if exc is not None:  # a probe must report, not raise
+        logger.warning("readiness check %s failed: %s", name, type(exc).__name__)
+        return "unavailable"
+    return future.result() or "ok"
 
 
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: database, cache and broker reachable; 503 naming the ones that are not."""
-    results: dict[str, str] = {}
-    for name, check in _CHECKS.items():
-        try:
-            results[name] = check() or "ok"
-        except Exception as exc:  # a probe must report, not raise
-            logger.warning("readiness check %s failed: %s", name, type(exc).__name__)
-            results[name] = "unavailable"
+    futures = _start_checks()
+    wait(futures.values(), timeout=settings.READYZ_TIMEOUT_SECONDS)
+    results = {name: _outcome(name, future) for name, future in futures.items()}
     failed = [name for name, result in results.items() if result == "unavailable"]
     body = {"status": "ok" if not failed else "unavailable", "checks": results, "failed": failed}
     return JsonResponse(body, status=200 if not failed else 503)
@@ -82,6 +128,10 @@ def server_error(request: HttpRequest):
 
 
 def bad_request(request: HttpRequest, exception=None):
+    if isinstance(exception, RequestDataTooBig):  # Django files it under SuspiciousOperation
+        if _is_api(request):
+            return json_error_response(*REQUEST_TOO_LARGE, 413)
+        return HttpResponse("Request body too large.", status=413, content_type="text/plain")
     if _is_api(request):
         return json_error_response("bad_request", "Bad request.", 400)
     return render(request, "400.html", status=400)

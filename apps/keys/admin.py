@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from apps.keys.models import AccessToken, ProviderKey
-from apps.keys.services import access_token_revoke
+from apps.keys.services import access_token_delete, access_token_revoke, access_tokens_delete
 from apps.keys.vault import provider_keys_revoke
 
 
@@ -23,6 +23,14 @@ class AccessTokenAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    # Deleting stays possible (deleting a user takes their tokens with it), but it is audited
+    # like a revoke, with the prefix only: the single delete page and the bulk action alike.
+    def delete_model(self, request, obj):
+        access_token_delete(token=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        access_tokens_delete(queryset=queryset, actor=request.user)
 
     @admin.action(description="Revoke selected tokens")
     def revoke_selected(self, request, queryset):

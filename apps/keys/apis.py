@@ -20,7 +20,6 @@ from apps.keys.vault import (
     LABEL_MAX_LENGTH,
     provider_key_create,
     provider_key_delete,
-    provider_key_request_validation,
     provider_key_update_label,
 )
 
@@ -141,16 +140,3 @@ class ProviderKeyDetailApi(APIView):
     def delete(self, request, key_id: str):
         provider_key_delete(user=request.user, key_id=_key_id(key_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class ProviderKeyValidateApi(APIView):
-    @extend_schema(
-        operation_id="keys_validate",
-        parameters=[KEY_ID_PARAMETER],
-        request=None,
-        responses={202: ProviderKeyOutputSerializer, **error_responses(400, 404)},
-        summary="Check the key with one cheap call to its provider (runs as a background task)",
-    )
-    def post(self, request, key_id: str):
-        key = provider_key_request_validation(user=request.user, key_id=_key_id(key_id))
-        return Response(ProviderKeyOutputSerializer(key).data, status=status.HTTP_202_ACCEPTED)

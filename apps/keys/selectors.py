@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Max, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from apps.core.localcache import MISS, GenerationCache
@@ -82,22 +82,47 @@ def provider_key_get(*, user, key_id: int):
     return key
 
 
-def provider_key_usable_for(*, user, provider):
-    """The newest active key of the user for this provider, or None."""
+def provider_model():
+    """The provider config model, through ProviderKey's foreign key: `keys` imports no `providers` code."""
     from apps.keys.models import ProviderKey
 
+    return ProviderKey._meta.get_field("provider").related_model
+
+
+def provider_keys_usable(*, user, provider) -> QuerySet:
+    """The user's keys for this provider that may be used now: active and not expired, newest first.
+
+    The order is total (created_at, then id), so the same rows always give the same choice.
+    """
+    from apps.keys.models import ProviderKey
+
+    now = timezone.now()
     return (
         ProviderKey.objects.filter(owner=user, provider=provider, status=ProviderKey.Status.ACTIVE)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .order_by("-created_at", "-id")
-        .first()
+    )
+
+
+def provider_key_usable_for(*, user, provider):
+    """The newest usable (active, unexpired) key of the user for this provider, or None."""
+    return provider_keys_usable(user=user, provider=provider).first()
+
+
+def provider_keys_lapsed(*, user, provider) -> list[int]:
+    """Ids of the user's keys for this provider still marked active although their expiry has passed."""
+    from apps.keys.models import ProviderKey
+
+    return list(
+        ProviderKey.objects.filter(
+            owner=user, provider=provider, status=ProviderKey.Status.ACTIVE, expires_at__lte=timezone.now()
+        ).values_list("pk", flat=True)
     )
 
 
 def providers_accepting_keys() -> list:
     """Enabled providers a user can store a key for (the offline provider needs none)."""
-    from apps.providers.models import ProviderConfig
-
-    return [provider for provider in ProviderConfig.objects.filter(enabled=True) if provider.needs_key]
+    return [provider for provider in provider_model().objects.filter(enabled=True) if provider.needs_key]
 
 
 # A validation asked for longer ago than this, with no result since, is no longer shown as

@@ -54,6 +54,36 @@ def access_token_revoke(*, user, token_id: int, actor=None) -> AccessToken:
     return token
 
 
+def _audit_token_delete(token: AccessToken, *, actor) -> None:
+    audit_record(
+        actor=actor,
+        action="access_token.delete",
+        target=token,
+        metadata={
+            "token_prefix": token.prefix,
+            "owner": token.user.username,
+            "was_revoked": token.revoked_at is not None,
+        },
+    )
+
+
+@transaction.atomic
+def access_token_delete(*, token: AccessToken, actor) -> None:
+    """An operator deletes a token row: audited (prefix only) in the same transaction as the delete."""
+    _audit_token_delete(token, actor=actor)
+    token.delete()
+
+
+@transaction.atomic
+def access_tokens_delete(*, queryset, actor) -> int:
+    """Delete every token in the queryset, each with its own audit row, all in one transaction."""
+    tokens = list(queryset.select_related("user"))
+    for token in tokens:
+        _audit_token_delete(token, actor=actor)
+    AccessToken.objects.filter(pk__in=[t.pk for t in tokens]).delete()
+    return len(tokens)
+
+
 def access_token_touch(*, token: AccessToken) -> None:
     """Record use, at most once per interval, without a read-modify-write race."""
     if not access_token_needs_touch(token, interval_seconds=settings.ACCESS_TOKEN_TOUCH_INTERVAL_SECONDS):

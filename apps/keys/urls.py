@@ -5,5 +5,4 @@ from apps.keys import apis
 urlpatterns = [
     path("keys/", apis.ProviderKeyListApi.as_view(), name="key-list"),
     path("keys/<str:key_id>/", apis.ProviderKeyDetailApi.as_view(), name="key-detail"),
-    path("keys/<str:key_id>/validate/", apis.ProviderKeyValidateApi.as_view(), name="key-validate"),
 ]

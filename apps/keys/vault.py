@@ -15,7 +15,7 @@ from apps.core.errors import ApplicationError, NotFound, ValidationFailed
 from apps.keys import crypto
 from apps.keys.models import ProviderKey
 from apps.keys.secret import Secret
-from apps.keys.selectors import provider_key_get, provider_key_usable_for
+from apps.keys.selectors import provider_key_get, provider_key_usable_for, provider_keys_lapsed, provider_model
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,12 @@ def _clean_key_text(key: object) -> str:
     return key
 
 
+def _check_expiry(expires_at: datetime | None) -> None:
+    if expires_at is not None and expires_at <= timezone.now():
+        message = "The expiry date is in the past; a key that has already expired cannot be stored."
+        raise ValidationFailed(message, extra={"fields": {"expires_at": [message]}})
+
+
 def _clean_label(label: object) -> str:
     if label is None:
         return ""
@@ -68,9 +74,9 @@ def _clean_label(label: object) -> str:
 
 
 def _provider_for_keys(provider_name: str):
-    from apps.providers.models import ProviderConfig
-
-    provider = ProviderConfig.objects.filter(name=provider_name, enabled=True).first()
+    # Reached through the foreign key, not imported: `keys` is the lower layer and never
+    # imports `providers` code (providers open keys, not the other way round).
+    provider = provider_model().objects.filter(name=provider_name, enabled=True).first()
     if provider is None:
         raise ValidationFailed(
             f"Unknown or disabled provider {provider_name!r}.",
@@ -91,6 +97,7 @@ def provider_key_create(
     """Store a user's provider key sealed under the newest master key; the plaintext is never returned."""
     provider = _provider_for_keys(provider_name)
     plaintext = _clean_key_text(key)
+    _check_expiry(expires_at)
     label = _clean_label(label) or provider.name
     record = ProviderKey(owner=user, provider=provider, label=label, last4=plaintext[-4:], expires_at=expires_at)
     try:
@@ -176,8 +183,10 @@ def _open(record: ProviderKey) -> Secret:
 
 
 def provider_key_open(*, user, provider=None, key_id: int | None = None) -> OpenedKey:
-    """Open a key for one provider call: the user's newest active key for ``provider``, or key ``key_id``.
+    """Open a key for one provider call: the user's newest usable key for ``provider``, or key ``key_id``.
 
+    Usable means active and not expired (see provider_key_usable_for); keys found lapsed on
+    the way are marked expired, so the keys page says why they are no longer used.
     The plaintext exists only inside the returned Secret, for as long as the caller holds it.
     """
     if key_id is not None:
@@ -185,6 +194,8 @@ def provider_key_open(*, user, provider=None, key_id: int | None = None) -> Open
         if record is None:
             raise NotFound("Provider key not found.", code="provider_key_not_found", extra={"key_id": key_id})
     else:
+        for lapsed_id in provider_keys_lapsed(user=user, provider=provider):
+            provider_key_mark(key_id=lapsed_id, status=ProviderKey.Status.EXPIRED, detail="The key has expired.")
         record = provider_key_usable_for(user=user, provider=provider)
         if record is None:
             raise ProviderKeyUnusable(
@@ -227,18 +238,6 @@ def provider_key_mark(*, key_id: int, status: str, detail: str = "", validated: 
             metadata={"status": status, "previous": previous, "provider": record.provider.name},
         )
     return True
-
-
-def provider_key_request_validation(*, user, key_id: int) -> ProviderKey:
-    """Queue a validation call for one of the user's keys (the task takes only the id)."""
-    from apps.keys.tasks import provider_key_validate_task
-
-    record = provider_key_get(user=user, key_id=key_id)
-    with transaction.atomic():
-        audit_record(actor=user, action="provider_key.validate_requested", target=record)
-        transaction.on_commit(lambda: provider_key_validate_task.delay(record.pk))
-    record.refresh_from_db()
-    return record
 
 
 @dataclass
@@ -305,49 +304,3 @@ def provider_keys_rotate(*, batch_size: int = ROTATE_BATCH_SIZE) -> RotationRepo
                 report.failed.append(key_id)
         last_id = ids[-1][0]
     return report
-
-
-def provider_key_validate(*, key_id: int) -> str:
-    """Check a key against its provider and store the result; re-raises retryable provider errors.
-
-    No row lock is held during the network call: the result is written afterwards through
-    provider_key_mark, which refuses to touch a key revoked in the meantime.
-    """
-    from apps.providers.errors import ProviderError
-    from apps.providers.services import provider_key_check
-
-    record = ProviderKey.objects.select_related("provider", "owner").filter(pk=key_id).first()
-    if record is None or record.status == ProviderKey.Status.REVOKED:
-        return "skipped"
-    try:
-        opened = provider_key_open(user=record.owner, key_id=key_id)
-    except ProviderKeyUnusable as exc:
-        if record.status != ProviderKey.Status.EXPIRED:
-            provider_key_mark(key_id=key_id, status=record.status, detail=exc.message)
-        return "unusable"
-    try:
-        provider_key_check(provider=record.provider, secret=opened.secret)
-    except ProviderError as exc:
-        if exc.kind == "auth":
-            status_code = f" (HTTP {exc.provider_status})" if exc.provider_status else ""
-            provider_key_mark(
-                key_id=key_id,
-                status=ProviderKey.Status.INVALID,
-                detail=f"{record.provider} refused this key{status_code}. Check it, or add a new one.",
-                validated=True,
-            )
-            return "invalid"
-        if exc.retryable:
-            raise
-        provider_key_mark(key_id=key_id, status=record.status, detail=f"Validation failed: {exc.message}")
-        return "error"
-    provider_key_mark(
-        key_id=key_id, status=ProviderKey.Status.ACTIVE, detail=f"{record.provider} accepted this key.", validated=True
-    )
-    return "active"
-
-
-def provider_key_validation_gave_up(*, key_id: int, message: str) -> None:
-    record = ProviderKey.objects.filter(pk=key_id).only("status").first()
-    if record is not None:
-        provider_key_mark(key_id=key_id, status=record.status, detail=f"Could not validate now: {message}")

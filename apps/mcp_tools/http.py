@@ -1,6 +1,8 @@
 """Streamable HTTP for the root ASGI app: /mcp and its protected-resource metadata.
 
-The SDK's app is stateless with JSON responses. Its session manager can run only once, so each
+The SDK's app is stateless with JSON responses, so GET (a server-to-client SSE stream) and
+DELETE (ending a session) have nothing to serve: they are a 405 here, as the spec allows,
+instead of the SDK's never-ending event stream. Its session manager can run only once, so each
 lifespan (one per server process, or one per test driving the app) builds a fresh SDK app and
 requests are served by the one started on their own event loop. Host and Origin are checked
 here, before authentication, against Django's ALLOWED_HOSTS (the SDK's own check only knows
@@ -23,7 +25,10 @@ import anyio.to_thread
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types.jsonrpc import INVALID_REQUEST, PARSE_ERROR, UNSUPPORTED_PROTOCOL_VERSION
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
+from apps.core.parsers import json_depth
 from apps.core.request_context import RequestContext, reset_request_context, set_request_context
 from apps.mcp_tools.db import close_worker_connections
 from apps.mcp_tools.server import get_server, sync_registry_at_startup
@@ -33,6 +38,8 @@ logger = logging.getLogger(__name__)
 MCP_PATH = "/mcp"
 METADATA_PATH = "/.well-known/oauth-protected-resource"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+SUPPORTED_PROTOCOL_VERSIONS = (*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS)
+_PRINTABLE_RE = re.compile(r"[^\x20-\x7e]")
 
 
 async def _send_json(send, status: int, code: str, message: str) -> None:
@@ -45,6 +52,88 @@ async def _send_json(send, status: int, code: str, message: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_rpc_error(
+    send, status: int, code: int, message: str, *, data: Any = None, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """A JSON-RPC error with no id, the shape MCP clients read (as the SDK's own 4xx answers are)."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": error}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _valid_request_id(value: Any) -> bool:
+    # MCP: a request id is a string or an integer, never null (bool is an int to Python, not to JSON).
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def message_problem(body: bytes) -> tuple[int, str] | None:
+    """A JSON-RPC error (code, message) for a body the SDK would mishandle, else None.
+
+    The SDK takes a request whose id is not a string or an integer (``{"a": 1}``, ``null``) for a
+    notification and answers 202, so the client waits for an answer that never comes.
+    """
+    limit = settings.API_JSON_MAX_DEPTH
+    if json_depth(body) > limit:
+        return PARSE_ERROR, f"Parse error: the body is nested deeper than {limit} levels."
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return None  # not JSON: the SDK answers with its own parse error
+    for message in parsed if isinstance(parsed, list) else [parsed]:
+        if isinstance(message, dict) and "method" in message and "id" in message:
+            if not _valid_request_id(message["id"]):
+                return INVALID_REQUEST, (
+                    "Invalid Request: id must be a string or an integer "
+                    "(leave it out only for a notification, which gets no answer)."
+                )
+    return None
+
+
+async def _read_body(scope: dict[str, Any], receive, limit: int) -> bytes | None:
+    """The whole request body, or None when it is larger than ``limit`` (or the client left)."""
+    declared = _header(scope, b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None  # http.disconnect
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive):
+    """A receive() that hands the SDK the body already read, then the client's own messages."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay():
+        if pending:
+            return pending.pop()
+        return await receive()
+
+    return replay
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -112,6 +201,10 @@ class McpHttpApp:
         if app is None:
             await _send_json(send, 503, "service_unavailable", "The MCP endpoint is not started.")
             return
+        if scope.get("path", "").rstrip("/") == MCP_PATH:
+            receive = await self._checked_post(scope, receive, send)
+            if receive is None:
+                return
         incoming = _header(scope, b"x-request-id") or ""
         client = scope.get("client")
         context = RequestContext(
@@ -123,6 +216,43 @@ class McpHttpApp:
             await app(scope, receive, send)
         finally:
             reset_request_context(token)
+
+
+    async def _checked_post(self, scope, receive, send):
+        """The checks the SDK leaves out, before authentication; a replaying receive, or None if answered."""
+        method = scope.get("method", "")
+        if method != "POST":
+            await _send_rpc_error(
+                send,
+                405,
+                INVALID_REQUEST,
+                f"Method Not Allowed: this server is stateless and answers POST with JSON; "
+                f"{method[:16]} is not served.",
+                headers=[(b"allow", b"POST")],
+            )
+            return None
+        version = _header(scope, b"mcp-protocol-version")
+        if version is not None and version not in SUPPORTED_PROTOCOL_VERSIONS:
+            shown = _PRINTABLE_RE.sub("?", version[:40])
+            await _send_rpc_error(
+                send,
+                400,
+                UNSUPPORTED_PROTOCOL_VERSION,
+                f"Unsupported MCP-Protocol-Version {shown!r}; "
+                f"this server supports {', '.join(SUPPORTED_PROTOCOL_VERSIONS)}.",
+                data={"supported": list(SUPPORTED_PROTOCOL_VERSIONS), "requested": shown},
+            )
+            return None
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        body = await _read_body(scope, receive, limit)
+        if body is None:
+            await _send_rpc_error(send, 413, INVALID_REQUEST, f"Request body too large (the limit is {limit} bytes).")
+            return None
+        problem = message_problem(body)
+        if problem is not None:
+            await _send_rpc_error(send, 400, *problem)
+            return None
+        return _replaying(body, receive)
 
 
 mcp_http_app = McpHttpApp()

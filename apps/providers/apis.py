@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.fields import StrictCharField
+from apps.core.ids import parse_object_id
 from apps.core.schema import error_responses
+from apps.keys.apis import KEY_ID_PARAMETER, ProviderKeyOutputSerializer
 from apps.providers.selectors import provider_preference_get, providers_for_user
 from apps.providers.services import provider_preference_set
+from apps.providers.validation import provider_key_request_validation
 
 ProviderListSerializer = inline_serializer(
     name="ProviderChoice",
@@ -78,3 +81,21 @@ class PreferenceApi(APIView):
             user=request.user, provider_name=data.validated_data["provider"], model=data.validated_data["model"] or None
         )
         return Response(_preference_body(request.user))
+
+
+class ProviderKeyValidateApi(APIView):
+    @extend_schema(
+        operation_id="keys_validate",
+        parameters=[KEY_ID_PARAMETER],
+        request=None,
+        responses={202: ProviderKeyOutputSerializer, **error_responses(400, 404, 429, 503)},
+        summary="Check the key with one cheap call to its provider",
+        description=(
+            "With a worker, the check is queued (503 when the task queue is unavailable). Without one, it runs "
+            "once in the request with a short timeout; a provider that is busy or slow leaves a note saying when "
+            "to try again, and until then this answers 429."
+        ),
+    )
+    def post(self, request, key_id: str):
+        key = provider_key_request_validation(user=request.user, key_id=parse_object_id(key_id, field="key_id"))
+        return Response(ProviderKeyOutputSerializer(key).data, status=status.HTTP_202_ACCEPTED)

@@ -9,12 +9,12 @@ from apps.providers.models import ProviderConfig
 KEY_CHECK_TIMEOUT_SECONDS = 15
 
 
-def provider_key_check(*, provider: ProviderConfig, secret: Secret) -> None:
+def provider_key_check(*, provider: ProviderConfig, secret: Secret, timeout: float = KEY_CHECK_TIMEOUT_SECONDS) -> None:
     """One cheap authenticated call (list models); raises ProviderError when the provider refuses or fails."""
     get_adapter(provider.kind).validate_key(
         api_key=secret.reveal(),
         base_url=provider.base_url,
-        timeout=min(provider.timeout_seconds, KEY_CHECK_TIMEOUT_SECONDS),
+        timeout=min(provider.timeout_seconds, timeout),
     )
 
 

@@ -21,9 +21,10 @@ from apps.core.exception_handler import error_body
 from apps.core.ids import parse_object_id
 from apps.core.streaming import sse_response
 from apps.keys.selectors import provider_key_get, provider_key_list, provider_keys_checking, providers_accepting_keys
-from apps.keys.vault import provider_key_create, provider_key_delete, provider_key_request_validation
+from apps.keys.vault import provider_key_create, provider_key_delete
 from apps.providers.selectors import provider_offline, provider_preference_get, providers_for_user
 from apps.providers.services import provider_preference_set
+from apps.providers.validation import provider_key_request_validation
 from apps.web import presenters
 from apps.web.forms import ChatMessageForm, ProviderChoiceForm, ProviderKeyForm, add_application_error
 

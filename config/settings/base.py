@@ -7,6 +7,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from apps.core.redis_failfast import FailFastConnection, FailFastSSLConnection
 from apps.keys.keyring import KeyringConfigError, parse_master_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -45,6 +46,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.request_context.RequestContextMiddleware",
+    "apps.core.middleware.ApiJsonErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -88,23 +90,44 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "transaction_mode": "IMMEDIATE",
         }
     )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that accepts connections but never answers must not hold a request forever.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT_SECONDS", default=5)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache (also rate limits and breaker state later): Redis when REDIS_URL is set, else local memory.
+# Every cache call is bounded (connect and each operation); after a failure the process stops
+# trying Redis for REDIS_RETRY_AFTER_SECONDS, so a black-holed Redis costs one timeout per
+# window, not one per cache call (apps.core.redis_failfast). Outages are logged once per
+# OUTAGE_LOG_INTERVAL_SECONDS per process.
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                "SOCKET_CONNECT_TIMEOUT": 2,
-                "SOCKET_TIMEOUT": 2,
+REDIS_SOCKET_CONNECT_TIMEOUT_SECONDS = env.float("REDIS_SOCKET_CONNECT_TIMEOUT_SECONDS", default=1.0)
+REDIS_SOCKET_TIMEOUT_SECONDS = env.float("REDIS_SOCKET_TIMEOUT_SECONDS", default=1.0)
+REDIS_RETRY_AFTER_SECONDS = env.float("REDIS_RETRY_AFTER_SECONDS", default=5.0)
+OUTAGE_LOG_INTERVAL_SECONDS = env.float("OUTAGE_LOG_INTERVAL_SECONDS", default=60.0)
+
+
+def redis_cache(url: str) -> dict:
+    """The django-redis cache configuration for one Redis URL (also used by tests)."""
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": url,
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_CONNECT_TIMEOUT_SECONDS,
+            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT_SECONDS,
+            "CONNECTION_POOL_KWARGS": {
+                "connection_class": FailFastSSLConnection if url.startswith("rediss:") else FailFastConnection,
             },
-            "KEY_PREFIX": "todoassist",
-        }
+        },
+        "KEY_PREFIX": "todoassist",
     }
+
+
+if REDIS_URL:
+    CACHES = {"default": redis_cache(REDIS_URL)}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -129,6 +152,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # Uploads and request bodies: the API never needs more than this.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
+# JSON bodies nested deeper than this are a 400 (the API's own payloads nest a few levels).
+API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=32)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -138,7 +163,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.DefaultPagination",
     "EXCEPTION_HANDLER": "apps.core.exception_handler.api_exception_handler",
@@ -177,7 +202,28 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BROKER_CONNECTION_TIMEOUT = 3
+# A broker that is down or black-holed (accepts, never answers) must fail an enqueue in a few
+# seconds, never hang the request that queues the task: the connection (TCP and, for AMQP, the
+# handshake) is bounded by BROKER_CONNECT_TIMEOUT_SECONDS, each Redis-broker command by
+# BROKER_SOCKET_TIMEOUT_SECONDS (longer than the worker's 1 s BRPOP), and a publish is retried
+# once at most, at once (a pooled connection the broker closed), then raises
+# kombu.exceptions.OperationalError. Worst case for one enqueue: 2 x (connect + socket timeout).
+BROKER_CONNECT_TIMEOUT_SECONDS = env.float("BROKER_CONNECT_TIMEOUT_SECONDS", default=2.0)
+BROKER_SOCKET_TIMEOUT_SECONDS = env.float("BROKER_SOCKET_TIMEOUT_SECONDS", default=2.0)
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_CONNECT_TIMEOUT_SECONDS
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "socket_connect_timeout": BROKER_CONNECT_TIMEOUT_SECONDS,
+        "socket_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+        "retry_on_timeout": False,
+    }
+    if CELERY_BROKER_URL.startswith(("redis:", "rediss:"))
+    else {}  # py-amqp: the handshake is bounded by the connect timeout; writes need no reply
+)
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
+# /readyz runs its checks in parallel and answers within this many seconds whatever they do.
+READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=3.0)
 
 # Master keys that seal provider API keys: `id:base64-32-bytes`, comma-separated, newest first.
 # The newest encrypts; all of them decrypt (so an old one can be removed after `rotate_keys`).
@@ -195,6 +241,10 @@ KEY_ENCRYPTION_KEYS = read_master_keys(env.str("KEY_ENCRYPTION_KEYS", default=""
 
 # Provider calls: the gateway retries once, waiting Retry-After but never longer than this.
 PROVIDER_MAX_RETRY_WAIT_SECONDS = env.float("PROVIDER_MAX_RETRY_WAIT_SECONDS", default=5.0)
+
+# Checking a provider key without a worker (no CELERY_BROKER_URL): one call in the request, cut
+# off after this many seconds and never retried there ("try again after …" is recorded instead).
+KEY_VALIDATION_INLINE_TIMEOUT_SECONDS = env.float("KEY_VALIDATION_INLINE_TIMEOUT_SECONDS", default=5.0)
 
 # Chat: the largest message accepted, model calls per turn, reply size, history sent to the model.
 CHAT_MESSAGE_MAX_CHARS = env.int("CHAT_MESSAGE_MAX_CHARS", default=4000)

@@ -91,3 +91,26 @@ def test_the_project_app_serves_django_through_the_router():
     response = asyncio.run(fetch())
     assert response.status_code == 200 and response.json() == {"status": "ok"}
     assert asyncio.run(run_lifespan(application)) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_oversize_body_is_refused_before_django_reads_it(settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+
+    async def post(content, headers=None):
+        transport = httpx2.ASGITransport(app=application)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+            return await c.post("/api/v1/tasks/", content=content, headers=headers or {})
+
+    declared = asyncio.run(post(b"x" * 5000, {"Content-Type": "application/json"}))
+    assert declared.status_code == 413 and declared.json()["error"]["code"] == "request_too_large"
+
+    async def chunks():  # no Content-Length: the body is cut off as it passes the limit
+        for _ in range(50):
+            yield b"x" * 500
+
+    chunked = asyncio.run(post(chunks(), {"Content-Type": "application/json"}))
+    assert chunked.status_code == 413 and chunked.json()["error"]["code"] == "request_too_large"
+
+    small = asyncio.run(post(b"{}", {"Content-Type": "application/json"}))
+    assert small.status_code == 401  # under the limit: Django answers (no token here)

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from apps.audit.models import AuditEvent
 from apps.keys.models import ProviderKey
-from apps.keys.tasks import provider_key_validate_task
+from apps.providers.tasks import provider_key_validate_task
 from apps.providers.models import ProviderConfig
 from config.celery import app as celery_app
 from tests.factories import make_token, make_user

@@ -18,9 +18,9 @@ from apps.keys.vault import (
     provider_key_open,
     provider_key_rotate_one,
     provider_key_update_label,
-    provider_key_validate,
 )
 from apps.providers.models import ProviderConfig
+from apps.providers.validation import provider_key_validate
 from tests.keys.conftest import CANARY, NEW, OLD
 from tests.services import require_postgres
 

@@ -157,27 +157,29 @@ def test_a_key_the_provider_refuses_is_marked_invalid_with_a_clear_message(
         provider_key_open(user=record.owner, provider=record.provider)
 
 
-def test_a_rate_limited_validation_is_retried_then_succeeds(
-    client_a, providers_at_fake, django_capture_on_commit_callbacks
-):
-    key_id = add_key(client_a).json()["id"]
-    providers_at_fake.fault("models", "rate_limited", retry_after=0)
+def test_a_rate_limited_validation_is_retried_by_the_worker_then_succeeds(user_a, providers_at_fake):
+    from apps.providers.tasks import provider_key_validate_task
 
-    record = validate(client_a, key_id, django_capture_on_commit_callbacks)
+    record = provider_key_create(user=user_a, provider_name="openai", key=CANARY)
+    providers_at_fake.fault("models", "rate_limited", retry_after="0")
 
+    assert provider_key_validate_task.apply(args=(record.pk,)).get() == "active"
+
+    record.refresh_from_db()
     assert record.status == "active"
     assert len(providers_at_fake.requests_to("models")) == 2  # one retry layer: the task's
 
 
-def test_a_provider_that_stays_down_leaves_the_key_usable_with_a_note(
-    client_a, providers_at_fake, django_capture_on_commit_callbacks
-):
-    key_id = add_key(client_a).json()["id"]
+def test_a_provider_that_stays_down_leaves_the_key_usable_with_a_note(user_a, providers_at_fake):
+    from apps.providers.tasks import provider_key_validate_task
+
+    record = provider_key_create(user=user_a, provider_name="openai", key=CANARY)
     for _ in range(4):
         providers_at_fake.fault("models", "unavailable")
 
-    record = validate(client_a, key_id, django_capture_on_commit_callbacks)
+    assert provider_key_validate_task.apply(args=(record.pk,)).get() == "gave_up"
 
+    record.refresh_from_db()
     assert record.status == "active" and "Could not validate now" in record.status_detail
     assert len(providers_at_fake.requests_to("models")) == 4  # first try + 3 retries, then it gives up
 
@@ -194,8 +196,9 @@ def test_an_anthropic_key_is_validated_against_anthropic(
 def test_an_expired_key_is_marked_expired_and_not_used(user_a, providers_at_fake):
     openai = ProviderConfig.objects.get(name="openai")
     record = provider_key_create(
-        user=user_a, provider_name="openai", key=CANARY, expires_at=timezone.now() - timedelta(minutes=1)
+        user=user_a, provider_name="openai", key=CANARY, expires_at=timezone.now() + timedelta(minutes=1)
     )
+    ProviderKey.objects.filter(pk=record.pk).update(expires_at=timezone.now() - timedelta(minutes=1))  # time passes
 
     with pytest.raises(ProviderKeyUnusable, match="expired"):
         provider_key_open(user=user_a, key_id=record.pk)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.keys.models import ProviderKey
 from apps.keys.selectors import KEY_CHECKING_WINDOW, provider_keys_checking
-from apps.keys.tasks import provider_key_validate_task
+from apps.providers.tasks import provider_key_validate_task
 from apps.keys.vault import provider_key_mark
 from apps.web.views import KEY_POLL_MAX, KEY_POLL_SECONDS
 from tests.web.a11y import accessibility_problems
@@ -26,7 +26,10 @@ HTMX = {"HX-Request": "true"}
 def queued(monkeypatch) -> list:
     """A broker that takes the task and a worker that has not run it yet."""
     sent: list = []
-    monkeypatch.setattr(provider_key_validate_task, "delay", lambda *args, **kwargs: sent.append((args, kwargs)))
+    monkeypatch.setattr("apps.providers.validation._runs_inline", lambda: False)
+    monkeypatch.setattr(
+        provider_key_validate_task, "apply_async", lambda args=(), kwargs=None, **options: sent.append((tuple(args), kwargs or {}))
+    )
     return sent
 
 

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.keys.models import ProviderKey
+from apps.keys.selectors import provider_model
 from apps.keys.vault import provider_keys_revoke
 
 
@@ -25,9 +26,7 @@ class Command(BaseCommand):
                 raise CommandError(f"No user named {user!r}.")
             queryset = queryset.filter(owner=owner)
         elif provider:
-            from apps.providers.models import ProviderConfig
-
-            if not ProviderConfig.objects.filter(name=provider).exists():
+            if not provider_model().objects.filter(name=provider).exists():
                 raise CommandError(f"No provider named {provider!r}.")
             queryset = queryset.filter(provider__name=provider)
         count = provider_keys_revoke(queryset=queryset, actor=None, reason=reason)
