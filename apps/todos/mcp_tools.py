@@ -7,18 +7,36 @@ API shows.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
+from apps.core.fields import NO_NUL_PATTERN
 from apps.mcp_tools.context import arguments_given, current_user
 from apps.mcp_tools.registry import mcp_tool
 from apps.todos.tool_schemas import (
     ADD_TASKS_MAX,
+    BATCH_MAX,
     Description,
     DueDate,
+    DueTime,
+    FoundTasksOut,
+    LabelNames,
+    LabelOut,
+    LabelsOut,
     Limit,
+    ListCountOut,
+    ListId,
+    ListName,
+    ListOut,
+    ListsOut,
     NewTask,
+    OverviewOut,
+    Recurrence,
+    RemindAt,
+    ReminderMinutes,
+    TaskChange,
+    TasksOut,
     Priority,
     SearchText,
     Status,
@@ -30,16 +48,36 @@ from apps.todos.tool_schemas import (
     TaskStatisticsOut,
     Title,
 )
-from apps.todos.selectors import task_get, task_list
+from apps.todos.selectors import label_all, task_get, task_list, task_list_all, task_overview, task_page, task_view
 from apps.todos.selectors import task_statistics as task_statistics_select
 from apps.todos.services import (
     task_complete,
+    task_complete_many,
     task_create,
     task_create_many,
     task_delete,
+    task_list_create,
+    task_list_rename,
     task_uncomplete,
     task_update,
+    task_update_many,
 )
+
+
+def _reminders(minutes_before: int | None, remind_at) -> list[dict] | None:
+    reminders = []
+    if minutes_before is not None:
+        reminders.append({"minutes_before": minutes_before})
+    if remind_at is not None:
+        reminders.append({"remind_at": remind_at})
+    return reminders or None
+
+
+def _new_task_values(values: dict) -> dict:
+    reminders = _reminders(values.pop("remind_minutes_before", None), values.pop("remind_at", None))
+    if reminders:
+        values["reminders"] = reminders
+    return {k: v for k, v in values.items() if v is not None}
 
 
 @mcp_tool(title="Add a task")
@@ -48,12 +86,32 @@ def add_task(
     description: Description = "",
     priority: Priority = "normal",
     due_date: DueDate | None = None,
+    due_time: DueTime | None = None,
+    recurrence: Recurrence = "",
+    list_id: ListId | None = None,
+    labels: LabelNames | None = None,
+    remind_minutes_before: ReminderMinutes | None = None,
+    remind_at: RemindAt | None = None,
 ) -> TaskOut:
-    """Add a task to the user's todo list and return it."""
-    task = task_create(
-        user=current_user(), title=title, description=description, priority=priority, due_date=due_date
+    """Add a task to the user's todo list (the Inbox unless list_id names another) and return it.
+
+    A recurring task (recurrence as an RRULE) without a due date starts at its first occurrence.
+    """
+    values = _new_task_values(
+        {
+            "title": title,
+            "description": description,
+            "priority": priority,
+            "due_date": due_date,
+            "due_time": due_time,
+            "recurrence": recurrence,
+            "list_id": list_id,
+            "labels": labels,
+            "remind_minutes_before": remind_minutes_before,
+            "remind_at": remind_at,
+        }
     )
-    return TaskOut.of(task)
+    return TaskOut.of(task_create(user=current_user(), **values))
 
 
 @mcp_tool(title="Add several tasks")
@@ -64,7 +122,7 @@ def add_tasks(
     ],
 ) -> TasksAddedOut:
     """Add up to 25 tasks at once: all of them are added, or none when one is not valid."""
-    created = task_create_many(user=current_user(), tasks=[task.model_dump() for task in tasks])
+    created = task_create_many(user=current_user(), tasks=[_new_task_values(task.model_dump()) for task in tasks])
     return TasksAddedOut(tasks=[TaskOut.of(task) for task in created], count=len(created))
 
 
@@ -75,9 +133,12 @@ def list_tasks(
     due_before: Annotated[DueDate | None, Field(description="Only tasks due on or before this date.")] = None,
     due_after: Annotated[DueDate | None, Field(description="Only tasks due on or after this date.")] = None,
     limit: Limit = 20,
+    list_id: Annotated[ListId | None, Field(description="Only tasks in this list.")] = None,
 ) -> TaskListOut:
-    """List the user's tasks, newest first, filtered by status, text and due date; `count` is the number matching."""
+    """List the user's tasks, newest first, filtered by status, text, due date and list; `count` is the number matching."""
     tasks = task_list(user=current_user(), status=status, search=search, due_before=due_before, due_after=due_after)
+    if list_id is not None:
+        tasks = tasks.filter(task_list_id=list_id)
     return TaskListOut(tasks=[TaskOut.of(task) for task in tasks[:limit]], count=tasks.count())
 
 
@@ -94,12 +155,33 @@ def update_task(
     description: Description | None = None,
     priority: Priority | None = None,
     due_date: Annotated[DueDate | None, Field(description="New due date, YYYY-MM-DD; null removes it.")] = None,
+    due_time: Annotated[DueTime | None, Field(description="New due time HH:MM; null removes it.")] = None,
+    recurrence: Annotated[Recurrence | None, Field(description="New RRULE; empty stops repeating.")] = None,
+    list_id: Annotated[ListId | None, Field(description="Move the task to this list.")] = None,
+    labels: LabelNames | None = None,
+    remind_minutes_before: ReminderMinutes | None = None,
+    remind_at: RemindAt | None = None,
 ) -> TaskOut:
-    """Change some fields of one of the user's tasks; fields left out stay as they are (due_date null clears it)."""
-    values = {"title": title, "description": description, "priority": priority}
+    """Change some fields of one of the user's tasks; fields left out stay as they are (due_date null clears it).
+
+    Giving remind_minutes_before or remind_at replaces the task's reminders.
+    """
+    values = {
+        "title": title,
+        "description": description,
+        "priority": priority,
+        "recurrence": recurrence,
+        "list_id": list_id,
+        "labels": labels,
+    }
     changes = {field: value for field, value in values.items() if value is not None}
-    if "due_date" in arguments_given():
-        changes["due_date"] = due_date
+    given = arguments_given()
+    for field, value in (("due_date", due_date), ("due_time", due_time)):
+        if field in given:
+            changes[field] = value
+    reminders = _reminders(remind_minutes_before, remind_at)
+    if reminders:
+        changes["reminders"] = reminders
     return TaskOut.of(task_update(user=current_user(), task_id=task_id, **changes))
 
 
@@ -120,6 +202,92 @@ def delete_task(task_id: TaskId) -> TaskDeletedOut:
     """Delete one of the user's tasks for good."""
     task_delete(user=current_user(), task_id=task_id)
     return TaskDeletedOut(deleted=True, task_id=task_id)
+
+
+@mcp_tool(title="Complete several tasks", idempotent=True)
+def complete_tasks(
+    task_ids: Annotated[
+        list[TaskId], Field(min_length=1, max_length=BATCH_MAX, description=f"1 to {BATCH_MAX} distinct task ids.")
+    ],
+) -> TasksOut:
+    """Mark up to 25 tasks done: all of them, or none when one is not found (recurring ones move to their next date)."""
+    done = task_complete_many(user=current_user(), task_ids=task_ids)
+    return TasksOut(tasks=[TaskOut.of(task) for task in done], count=len(done))
+
+
+@mcp_tool(title="Update several tasks", destructive=True, idempotent=True)
+def update_tasks(
+    updates: Annotated[
+        list[TaskChange],
+        Field(min_length=1, max_length=BATCH_MAX, description=f"1 to {BATCH_MAX} changes, each a task_id and fields."),
+    ],
+) -> TasksOut:
+    """Change up to 25 tasks at once: all of the changes are made, or none when one fails."""
+    changes = [change.model_dump(exclude_unset=True) for change in updates]
+    changed = task_update_many(user=current_user(), updates=changes)
+    return TasksOut(tasks=[TaskOut.of(task) for task in changed], count=len(changed))
+
+
+@mcp_tool(title="Find tasks by date", read_only=True)
+def find_tasks(
+    window: Annotated[
+        Literal["today", "overdue", "upcoming", "no_date", "completed"],
+        Field(description="today (includes overdue), overdue, upcoming (next `days` days), no_date, completed (last `days` days)."),
+    ],
+    days: Annotated[int, Field(strict=True, ge=1, le=365, description="Window for upcoming/completed.")] = 7,
+    list_id: Annotated[ListId | None, Field(description="Only tasks in this list.")] = None,
+    label: Annotated[str | None, Field(max_length=50, pattern=NO_NUL_PATTERN, description="Only tasks with this label.")] = None,
+    limit: Limit = 20,
+) -> FoundTasksOut:
+    """Find the user's pending tasks by date window (or recently completed ones), in the user's time zone."""
+    user = current_user()
+    label_id = None
+    if label is not None:
+        found = label_all(user=user).filter(name__iexact=label.strip()).first()
+        if found is None:
+            return FoundTasksOut(tasks=[], has_more=False)
+        label_id = found.pk
+    rows, more = task_page(task_view(user=user, view=window, days=days, list_id=list_id, label_id=label_id), limit=limit)
+    return FoundTasksOut(tasks=[TaskOut.of(task) for task in rows], has_more=more)
+
+
+@mcp_tool(title="List lists", read_only=True)
+def list_lists() -> ListsOut:
+    """The user's lists, Inbox first."""
+    return ListsOut(lists=[ListOut(id=tl.pk, name=tl.name, is_inbox=tl.is_inbox) for tl in task_list_all(user=current_user())[:200]])
+
+
+@mcp_tool(title="Add a list")
+def add_list(name: ListName) -> ListOut:
+    """Add a list (names are unique per user, ignoring case)."""
+    created = task_list_create(user=current_user(), name=name)
+    return ListOut(id=created.pk, name=created.name, is_inbox=False)
+
+
+@mcp_tool(title="Rename a list", idempotent=True)
+def rename_list(list_id: ListId, name: ListName) -> ListOut:
+    """Rename one of the user's lists (the Inbox keeps its name)."""
+    renamed = task_list_rename(user=current_user(), list_id=list_id, name=name)
+    return ListOut(id=renamed.pk, name=renamed.name, is_inbox=renamed.is_inbox)
+
+
+@mcp_tool(title="List labels", read_only=True)
+def list_labels() -> LabelsOut:
+    """The user's labels (a label is made by naming it on a task)."""
+    return LabelsOut(labels=[LabelOut(id=label.pk, name=label.name) for label in label_all(user=current_user())[:500]])
+
+
+@mcp_tool(title="Overview", read_only=True)
+def get_overview() -> OverviewOut:
+    """Open tasks per list, how many are overdue and due today, and the next task due."""
+    data = task_overview(user=current_user())
+    return OverviewOut(
+        lists=[ListCountOut(**row) for row in data["lists"]],
+        overdue=data["overdue"],
+        due_today=data["due_today"],
+        next_due=TaskOut.of(data["next_due"]) if data["next_due"] else None,
+        today=data["today"],
+    )
 
 
 @mcp_tool(title="Task statistics", read_only=True)

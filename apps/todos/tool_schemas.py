@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from apps.core.fields import NO_NUL_PATTERN
 from apps.core.ids import MAX_ID
-from apps.todos.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, Task
+from apps.todos.models import (
+    DESCRIPTION_MAX_LENGTH,
+    LABEL_NAME_MAX_LENGTH,
+    LIST_NAME_MAX_LENGTH,
+    RECURRENCE_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+    Task,
+)
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SEARCH_MAX_LENGTH = 200
@@ -52,6 +59,43 @@ SearchText = Annotated[
     ),
 ]
 Limit = Annotated[int, Field(strict=True, ge=1, le=LIST_LIMIT_MAX, description="At most this many tasks.")]
+BATCH_MAX = 25
+_WALL_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+def _wall_time(value: object) -> time:
+    if isinstance(value, str) and _WALL_TIME.match(value):
+        return time.fromisoformat(value)
+    raise ValueError("must be a time of day HH:MM (24-hour)")
+
+
+DueTime = Annotated[
+    time,
+    BeforeValidator(_wall_time),
+    WithJsonSchema({"type": "string", "pattern": _WALL_TIME.pattern}),
+    Field(description="Due time HH:MM in the user's time zone (needs a due date)."),
+]
+Recurrence = Annotated[
+    str,
+    Field(
+        max_length=RECURRENCE_MAX_LENGTH,
+        pattern=NO_NUL_PATTERN,
+        description="RFC 5545 RRULE, e.g. FREQ=DAILY, FREQ=WEEKLY;BYDAY=MO,WE, FREQ=MONTHLY;BYMONTHDAY=1, "
+        "FREQ=YEARLY, FREQ=DAILY;INTERVAL=3; empty for none.",
+    ),
+]
+ListId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID, description="A list's id (see list_lists).")]
+ListName = Annotated[
+    str, Field(min_length=1, max_length=LIST_NAME_MAX_LENGTH, pattern=NO_NUL_PATTERN, description="The list's name.")
+]
+LabelNames = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=LABEL_NAME_MAX_LENGTH, pattern=NO_NUL_PATTERN)]],
+    Field(max_length=20, description="Label names (made when new); replaces the task's labels."),
+]
+ReminderMinutes = Annotated[
+    int, Field(strict=True, ge=0, le=43200, description="Remind this many minutes before the due time.")
+]
+RemindAt = Annotated[datetime, Field(description="Remind at this moment (ISO 8601; without an offset it is the user's time).")]
 
 
 class NewTask(BaseModel):
@@ -63,6 +107,28 @@ class NewTask(BaseModel):
     description: Description = ""
     priority: Priority = "normal"
     due_date: DueDate | None = None
+    due_time: DueTime | None = None
+    recurrence: Recurrence = ""
+    list_id: ListId | None = None
+    labels: LabelNames | None = None
+    remind_minutes_before: ReminderMinutes | None = None
+    remind_at: RemindAt | None = None
+
+
+class TaskChange(BaseModel):
+    """One change for update_tasks: the task's id and the fields to change (as update_task)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: TaskId
+    title: Title | None = None
+    description: Description | None = None
+    priority: Priority | None = None
+    due_date: DueDate | None = None
+    due_time: DueTime | None = None
+    recurrence: Recurrence | None = None
+    list_id: ListId | None = None
+    labels: LabelNames | None = None
 
 
 class TaskOut(BaseModel):
@@ -75,6 +141,10 @@ class TaskOut(BaseModel):
     completed_at: datetime | None
     priority: Literal["low", "normal", "high"]
     due_date: date | None
+    due_time: str | None = Field(description="HH:MM in the user's time zone, or null.")
+    recurrence: str
+    list_id: int
+    labels: list[str]
     created_at: datetime
     updated_at: datetime
 
@@ -88,6 +158,10 @@ class TaskOut(BaseModel):
             completed_at=task.completed_at,
             priority=task.priority,
             due_date=task.due_date,
+            due_time=task.due_time.strftime("%H:%M") if task.due_time else None,
+            recurrence=task.recurrence,
+            list_id=task.task_list_id,
+            labels=sorted(label.name for label in task.labels.all()),
             created_at=task.created_at,
             updated_at=task.updated_at,
         )
@@ -115,3 +189,44 @@ class TaskStatisticsOut(BaseModel):
     overdue: int
     due_today: int
     high_priority_pending: int
+
+
+class TasksOut(BaseModel):
+    tasks: list[TaskOut]
+    count: int
+
+
+class FoundTasksOut(BaseModel):
+    tasks: list[TaskOut] = Field(description="The first page of the window, soonest first.")
+    has_more: bool = Field(description="Whether more tasks are in the window than returned.")
+
+
+class ListOut(BaseModel):
+    id: int
+    name: str
+    is_inbox: bool
+
+
+class ListsOut(BaseModel):
+    lists: list[ListOut]
+
+
+class LabelOut(BaseModel):
+    id: int
+    name: str
+
+
+class LabelsOut(BaseModel):
+    labels: list[LabelOut]
+
+
+class ListCountOut(ListOut):
+    open_tasks: int
+
+
+class OverviewOut(BaseModel):
+    lists: list[ListCountOut]
+    overdue: int
+    due_today: int
+    next_due: TaskOut | None
+    today: date = Field(description="Today's date in the user's time zone.")
