@@ -1,17 +1,24 @@
 from django.contrib import admin
 
 from apps.audit.models import AuditEvent
+from apps.core.admin_display import WrappingListMixin, shortened
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(WrappingListMixin, admin.ModelAdmin):
     """Read-only: the trail is evidence, so nobody edits or deletes it from the console."""
 
-    list_display = ("created_at", "actor_username", "action", "target_type", "target_id", "outcome", "request_id")
+    # Outcome before the long columns and the target in one column: with cells that wrap, every
+    # column (the request id too, whole, so it can be copied) fits a laptop-width window.
+    list_display = ("created_at", "actor_username", "action", "outcome", "target", "request_id")
     list_filter = ("outcome", "action", "target_type")
     search_fields = ("actor_username", "action", "target_id", "request_id")
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    @admin.display(description="target", ordering="target_type")
+    def target(self, obj: AuditEvent) -> str:
+        return shortened(f"{obj.target_type} {obj.target_id}".strip())
 
     def has_add_permission(self, request):
         return False

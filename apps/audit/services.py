@@ -10,18 +10,63 @@ from django.db import models
 from apps.audit.models import AuditEvent
 from apps.core.request_context import current_request_context
 
-# Metadata keys that could carry a secret are never stored, whatever the caller passes.
-_SECRET_KEY_RE = re.compile(r"(^|_)(key|token|secret|password|authorization|ciphertext)s?($|_)", re.I)
-_ALLOWED_SECRETISH = {"key_id", "token_prefix", "key_last4", "master_key_id", "provider_key_id", "token_id"}
+# Metadata keys that name a secret are never stored, whatever the caller passes. A key is
+# split into words ("providerKeyId", "X-Api-Key", "input_tokens" -> [provider, key, id] ...):
+# it is redacted when a word names a secret, unless the key is plainly *about* the secret
+# rather than the secret itself (its last word is an id, prefix, last4, count, status ...),
+# or is a model-token count ("input_tokens", "max_tokens", or a "tokens" holding a number).
+_SECRET_WORDS = frozenset(
+    {
+        "key", "keys", "apikey", "token", "tokens", "secret", "secrets", "password", "passwords", "passwd",
+        "passphrase", "authorization", "credential", "credentials", "ciphertext", "plaintext", "cookie",
+        "cookies", "bearer", "signature", "private",
+    }
+)  # fmt: skip
+_ABOUT_A_SECRET = frozenset(
+    {
+        "id", "ids", "pk", "prefix", "last4", "suffix", "fingerprint", "hint", "count", "length", "len",
+        "status", "kind", "type", "name", "label", "version", "expires", "expiry", "created", "used",
+        "revoked", "valid", "present", "set", "source",
+    }
+)  # fmt: skip
+_TOKEN_COUNT_QUALIFIERS = frozenset(
+    {
+        "input", "output", "prompt", "completion", "total", "max", "cached", "cache", "reasoning", "used",
+        "limit", "remaining", "read", "creation", "billed",
+    }
+)  # fmt: skip
+_WORD_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 REDACTED = "[redacted]"
+
+
+def _words(name: str) -> list[str]:
+    words = [w.lower() for w in _WORD_RE.findall(name)]
+    # "last4", "sha256": a trailing number belongs to the word before it.
+    merged: list[str] = []
+    for word in words:
+        if word.isdigit() and merged and not merged[-1].isdigit():
+            merged[-1] += word
+        else:
+            merged.append(word)
+    return merged
+
+
+def _is_secret_field(name: object, value: Any) -> bool:
+    words = _words(str(name))
+    if not any(word in _SECRET_WORDS for word in words):
+        return False
+    if words[-1] in _ABOUT_A_SECRET:
+        return False
+    if words[-1] in {"tokens", "token"}:
+        counted = len(words) > 1 and words[-2] in _TOKEN_COUNT_QUALIFIERS
+        if counted or (isinstance(value, int) and not isinstance(value, bool)):
+            return False  # model tokens: a count, not a credential
+    return True
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, dict):
-        return {
-            k: (REDACTED if _SECRET_KEY_RE.search(str(k)) and k not in _ALLOWED_SECRETISH else _scrub(v))
-            for k, v in value.items()
-        }
+        return {k: (REDACTED if _is_secret_field(k, v) else _scrub(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value

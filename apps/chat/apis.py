@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -26,7 +27,8 @@ CONVERSATION_ID_PARAMETER = OpenApiParameter(
 
 class ChatInputSerializer(serializers.Serializer):
     conversation_id = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
-    message = StrictCharField(not_blank=True)
+    # The limit is the service's (CHAT_MESSAGE_MAX_CHARS), stated here so the schema shows it.
+    message = StrictCharField(not_blank=True, max_length=settings.CHAT_MESSAGE_MAX_CHARS)
     stream = StrictBooleanField(
         required=False, default=False, help_text="Answer as server-sent events (text/event-stream)."
     )
@@ -110,9 +112,14 @@ class MessageOutputSerializer(serializers.ModelSerializer):
 
 
 class ConversationOutputSerializer(serializers.ModelSerializer):
+    turn_in_progress = serializers.BooleanField(
+        read_only=True,
+        help_text="A turn is being answered now; a new message is refused (409 turn_in_progress) until it is stored.",
+    )
+
     class Meta:
         model = Conversation
-        fields = ("id", "title", "created_at", "updated_at")
+        fields = ("id", "title", "created_at", "updated_at", "turn_in_progress")
         read_only_fields = fields
 
 
@@ -138,9 +145,12 @@ class ChatApi(APIView):
                 description="With stream=true: server-sent events `conversation`, `text` (delta), "
                 "`tool_call`, then `done` carrying the same answer object.",
             ),
-            **error_responses(400, 404),
+            **error_responses(400, 404, 409),
         },
         summary="Send a message to the assistant",
+        description="One turn at a time per conversation: while a turn is being answered, another message to "
+        "the same conversation is refused with 409 `turn_in_progress` (nothing is stored); send it again "
+        "after the answer. A streamed turn whose client goes away still runs to the end and is stored.",
     )
     def post(self, request):
         data = ChatInputSerializer(data=request.data)

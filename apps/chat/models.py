@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Conversation(models.Model):
@@ -9,6 +10,11 @@ class Conversation(models.Model):
     title = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The turn being answered now, if any: a lease taken by one atomic conditional UPDATE and
+    # given back when the turn is stored (apps.chat.services). Expiry frees a conversation whose
+    # server died mid-turn.
+    turn_lease_id = models.CharField(max_length=32, blank=True, editable=False)
+    turn_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -16,6 +22,11 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.pk}"
+
+    @property
+    def turn_in_progress(self) -> bool:
+        """A turn is being answered now: another message would be refused (409) until it is stored."""
+        return self.turn_lease_until is not None and self.turn_lease_until > timezone.now()
 
 
 class Message(models.Model):

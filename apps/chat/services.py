@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.services import audit_record, usage_record
 from apps.chat.models import Conversation, Message
 from apps.chat.selectors import conversation_get
-from apps.core.errors import ValidationFailed
+from apps.core.errors import Conflict, ValidationFailed
 from apps.providers.errors import ProviderError
 from apps.providers.gateway import MidStreamFailure, ProviderSession
 from apps.providers.selectors import provider_preference_get
@@ -96,8 +101,13 @@ def _consistent_prefix(rows: list[Message]) -> list[Message]:
     return kept
 
 
-def _history(conversation: Conversation) -> list[ChatMessage]:
-    rows = list(conversation.messages.order_by("-id")[: settings.CHAT_HISTORY_MESSAGES])[::-1]
+def _history(conversation: Conversation, *, up_to: int) -> list[ChatMessage]:
+    """The conversation as the model sees it, ending with this turn's own message (id ``up_to``).
+
+    Bounded by id, not "the latest rows": whatever another writer adds after this turn's message
+    (an expired lease's late turn, a message stored by hand) is never answered by this turn.
+    """
+    rows = list(conversation.messages.filter(id__lte=up_to).order_by("-id")[: settings.CHAT_HISTORY_MESSAGES])[::-1]
     while rows and rows[0].role != Message.Role.USER:  # never start on an orphaned tool result
         rows.pop(0)
     return [_as_chat_message(row) for row in _consistent_prefix(rows)]
@@ -123,38 +133,124 @@ def _clean_text(text: object) -> str:
     return text
 
 
-def _start_turn(*, user, conversation_id: int | None, text: str) -> Conversation:
-    """Check the input and store the user's message before any model call, so it is never lost."""
+# --- one turn at a time per conversation ---------------------------------------------------
+#
+# Two turns answering one conversation at once would each read the other's message as the
+# latest one and act on it. A turn therefore holds a lease on its conversation from the moment
+# its message is stored until its answer is stored: one conditional UPDATE ("take it if free
+# or expired") claims it atomically on PostgreSQL (the second writer waits for the row, then
+# re-checks the condition and matches nothing) and on SQLite (one writer at a time). A second
+# turn is refused with a 409 before it stores anything, rather than queued: a waiting request
+# would hold a server thread for as long as the first turn's model calls take.
+#
+# No database lock is held across the model and tool calls: the lease is a column, written in
+# short transactions (claim, renew at each step, release with the answer), so SQLite's single
+# writer stays free for the tools' own writes. The lease expires (CHAT_TURN_LEASE_SECONDS,
+# renewed before every model call) so a server that died mid-turn cannot lock a conversation
+# for good.
+
+
+@dataclass(frozen=True)
+class _Turn:
+    conversation: Conversation
+    user_message_id: int
+    lease_id: str
+
+
+def _lease_until():
+    return timezone.now() + timedelta(seconds=settings.CHAT_TURN_LEASE_SECONDS)
+
+
+def _lease_free() -> Q:
+    return Q(turn_lease_until__isnull=True) | Q(turn_lease_until__lte=timezone.now())
+
+
+def _turn_in_progress(conversation: Conversation) -> Conflict:
+    return Conflict(
+        "This conversation is still answering another message. Wait for that answer, then send yours again.",
+        code="turn_in_progress",
+        extra={"conversation_id": conversation.pk},
+    )
+
+
+def _lease_renew(turn: _Turn) -> None:
+    renewed = Conversation.objects.filter(pk=turn.conversation.pk, turn_lease_id=turn.lease_id).update(
+        turn_lease_until=_lease_until()
+    )
+    if not renewed:  # expired and taken by another turn: ours still answers its own message
+        logger.warning("chat turn lost its lease on conversation %s", turn.conversation.pk)
+
+
+def _lease_release(turn: _Turn) -> None:
+    Conversation.objects.filter(pk=turn.conversation.pk, turn_lease_id=turn.lease_id).update(
+        turn_lease_id="", turn_lease_until=None
+    )
+
+
+def _start_turn(*, user, conversation_id: int | None, text: str) -> _Turn:
+    """Check the input, claim the conversation and store the user's message before any model call.
+
+    Raises Conflict (409, ``turn_in_progress``) while another turn of this conversation runs;
+    nothing is stored then.
+    """
     text = _clean_text(text)
+    lease_id = uuid.uuid4().hex
     with transaction.atomic():
         if conversation_id is None:
-            conversation = Conversation.objects.create(owner=user, title=text[:60])
+            conversation = Conversation.objects.create(
+                owner=user, title=text[:60], turn_lease_id=lease_id, turn_lease_until=_lease_until()
+            )
         else:
             conversation = conversation_get(user=user, conversation_id=conversation_id)
-        Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text)
-    return conversation
+            claimed = (
+                Conversation.objects.filter(_lease_free(), pk=conversation.pk)
+                .update(turn_lease_id=lease_id, turn_lease_until=_lease_until())
+            )
+            if not claimed:
+                raise _turn_in_progress(conversation)
+        message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text)
+    return _Turn(conversation=conversation, user_message_id=message.pk, lease_id=lease_id)
+
+
+async def _to_the_end(awaitable):
+    """Await ``awaitable`` to completion, even if the request is cancelled meanwhile.
+
+    Django cancels a request whose client went away, and asgiref passes that cancellation on
+    to the async work the view's thread is waiting for: the in-process MCP call. Cut off there,
+    a tool that has already written (a task created) would leave no result and no answer behind.
+    The turn goes on without its client instead (as a streamed turn does); it is bounded by its
+    step limit and the provider timeouts.
+    """
+    task = asyncio.ensure_future(awaitable)
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            continue  # the request's cancellation, not the task's: keep waiting for the task
+    return task.result()
 
 
 def _tool_specs(user) -> list[ToolSpec]:
-    from apps.mcp_tools.client import mcp_tools_list
+    from apps.mcp_tools.client import amcp_tools_list
 
-    return [ToolSpec(name=t["name"], description=t["description"], input_schema=t["input_schema"]) for t in mcp_tools_list(user=user)]
+    listed = async_to_sync(_to_the_end)(amcp_tools_list(user=user))
+    return [ToolSpec(name=t["name"], description=t["description"], input_schema=t["input_schema"]) for t in listed]
 
 
 def _run_tool(user, call: ToolCall) -> tuple[str, bool, Any]:
     """(content for the model, is_error, structured result). Bad arguments never reach the tool."""
     if call.arguments is None:
         return f"Error: {call.error or 'the arguments could not be read'}", True, None
-    from apps.mcp_tools.client import mcp_tool_call
+    from apps.mcp_tools.client import amcp_tool_call
 
-    outcome = mcp_tool_call(user=user, name=call.name, arguments=call.arguments, caller="chat")
+    outcome = async_to_sync(_to_the_end)(amcp_tool_call(user=user, name=call.name, arguments=call.arguments, caller="chat"))
     return outcome.content_text, outcome.is_error, outcome.structured
 
 
 def chat_turn_stream(*, user, conversation_id: int | None, text: str, stream: bool = True) -> Iterator[dict[str, Any]]:
     """Start a turn now (bad input raises here) and return its events: conversation, text, tool_call, done."""
-    conversation = _start_turn(user=user, conversation_id=conversation_id, text=text)
-    return _turn_events(user=user, conversation=conversation, stream=stream)
+    turn = _start_turn(user=user, conversation_id=conversation_id, text=text)
+    return _turn_events(user=user, turn=turn, stream=stream)
 
 
 def chat_turn(*, user, conversation_id: int | None, text: str, stream: bool = False) -> ChatAnswer:
@@ -166,11 +262,24 @@ def chat_turn(*, user, conversation_id: int | None, text: str, stream: bool = Fa
     return ChatAnswer(**answer)
 
 
-def _turn_events(*, user, conversation: Conversation, stream: bool) -> Iterator[dict[str, Any]]:
+def _turn_events(*, user, turn: _Turn, stream: bool) -> Iterator[dict[str, Any]]:
+    """The turn itself. Whoever iterates this must run it to the end (apps.core.streaming does,
+    even when the client goes away): the answer, usage and audit row are stored, and the lease
+    given back, when it finishes; closing it early stores only what is consistent so far."""
+    try:
+        yield from _turn_body(user=user, turn=turn, stream=stream)
+    finally:
+        # Given back here too, whatever happened: a turn that failed to store must not keep its
+        # conversation locked until the lease expires. (The normal release is in _save_turn.)
+        _lease_release(turn)
+
+
+def _turn_body(*, user, turn: _Turn, stream: bool) -> Iterator[dict[str, Any]]:
+    conversation = turn.conversation
     provider, model = provider_preference_get(user=user)
     session = ProviderSession(user=user, provider=provider, model=model)
     system = ChatMessage(role="system", content=SYSTEM_PROMPT.format(today=timezone.localdate().isoformat()))
-    messages = [system, *_history(conversation)]
+    messages = [system, *_history(conversation, up_to=turn.user_message_id)]
     tools = tuple(_tool_specs(user))
     rows: list[Message] = []
     tool_views: list[dict[str, Any]] = []
@@ -192,7 +301,9 @@ def _turn_events(*, user, conversation: Conversation, stream: bool) -> Iterator[
 
     yield {"type": "conversation", "conversation_id": conversation.pk}
     try:
-        for _step in range(settings.CHAT_MAX_MODEL_CALLS_PER_TURN):
+        for step in range(settings.CHAT_MAX_MODEL_CALLS_PER_TURN):
+            if step:
+                _lease_renew(turn)
             request = CompletionRequest(
                 model=session.model, messages=tuple(messages), tools=tools, max_tokens=settings.CHAT_MAX_OUTPUT_TOKENS
             )
@@ -262,7 +373,8 @@ def _turn_events(*, user, conversation: Conversation, stream: bool) -> Iterator[
         if not saved:
             # Runs even when a streaming client goes away mid-turn: keep what is consistent.
             saved = True
-            _save_turn(user=user, conversation=conversation, rows=rows, session=session, failed=failed)
+            if not _save_turn(user=user, turn=turn, rows=rows, session=session, failed=failed):
+                warnings.append("The conversation was deleted while this answer was written; it was not stored.")
 
     cost = sum((c.cost for c in session.calls), Decimal("0"))
     answer = ChatAnswer(
@@ -284,11 +396,22 @@ def _turn_events(*, user, conversation: Conversation, stream: bool) -> Iterator[
 
 
 @transaction.atomic
-def _save_turn(*, user, conversation: Conversation, rows: list[Message], session: ProviderSession, failed: bool) -> None:
+def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSession, failed: bool) -> bool:
+    """Store the turn's messages, usage and audit row; False if the conversation was deleted meanwhile.
+
+    Usage and the audit row are stored either way: the model calls were made and the tools ran.
+    The row lock is held for this short transaction only (never across model calls), so a
+    delete either happens before (the messages are dropped) or waits until the turn is stored.
+    """
+    conversation = turn.conversation
     rows = _consistent_prefix(rows)
-    for row in rows:
-        row.conversation = conversation
-    Message.objects.bulk_create(rows)
+    exists = Conversation.objects.select_for_update().filter(pk=conversation.pk).exists()
+    if exists:
+        for row in rows:
+            row.conversation = conversation
+        Message.objects.bulk_create(rows)
+        Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+        _lease_release(turn)  # with the answer, in one transaction: the next turn sees this one whole
     for call in session.calls:
         usage_record(
             user=user,
@@ -300,11 +423,11 @@ def _save_turn(*, user, conversation: Conversation, rows: list[Message], session
             conversation_id=conversation.pk,
             fallback=session.fallback_used,
         )
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     audit_record(
         actor=user,
         action="chat.turn",
-        target=conversation,
+        target_type=conversation._meta.label_lower,
+        target_id=conversation.pk,
         outcome="failure" if failed else "success",
         metadata={
             "provider": session.provider.name,
@@ -314,8 +437,10 @@ def _save_turn(*, user, conversation: Conversation, rows: list[Message], session
             "fallback_used": session.fallback_used,
             "input_tokens": sum(c.reply.usage.input_tokens for c in session.calls),
             "output_tokens": sum(c.reply.usage.output_tokens for c in session.calls),
+            **({} if exists else {"conversation_deleted": True}),
         },
     )
+    return exists
 
 
 @transaction.atomic

@@ -24,10 +24,14 @@ class StrictCharField(serializers.CharField):
 
     default_error_messages = {"not_a_string": "Must be a string."}
 
-    def __init__(self, *, not_blank: bool = False, **kwargs):
+    def __init__(self, *, not_blank: bool = False, pattern: str | None = None, pattern_message: str = "", **kwargs):
         kwargs["trim_whitespace"] = False
         validators = list(kwargs.pop("validators", []))
-        if not_blank:
+        if pattern is not None:
+            # The one pattern the schema states (drf-spectacular shows the last RegexValidator's):
+            # it must itself exclude NUL and, where wanted, blank text.
+            validators.append(RegexValidator(pattern, pattern_message or "This value is not accepted.", code="invalid"))
+        elif not_blank:
             validators.append(RegexValidator(_NOT_BLANK, "This field may not be blank.", code="blank"))
         else:
             validators.append(RegexValidator(_NO_NUL, "Null characters are not allowed.", code="null_characters"))

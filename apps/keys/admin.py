@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.db import transaction
 
+from apps.core.admin_display import WrappingListMixin, shortened
 from apps.keys.models import AccessToken, ProviderKey
 from apps.keys.services import access_token_delete, access_token_revoke, access_tokens_delete
 from apps.keys.vault import provider_keys_revoke
@@ -41,10 +42,10 @@ class AccessTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProviderKey)
-class ProviderKeyAdmin(admin.ModelAdmin):
+class ProviderKeyAdmin(WrappingListMixin, admin.ModelAdmin):
     """Keys are shown masked (last 4 only); neither plaintext nor ciphertext is on any page."""
 
-    list_display = ("__str__", "owner", "provider", "label", "masked", "status", "last_used_at", "master_key_id")
+    list_display = ("short_name", "owner", "provider", "short_label", "masked", "status", "last_used_at", "master_key_id")
     list_filter = ("status", "provider", "master_key_id")
     search_fields = ("owner__username", "label", "last4")
     fields = (
@@ -71,6 +72,14 @@ class ProviderKeyAdmin(admin.ModelAdmin):
     @admin.display(description="key")
     def masked(self, obj):
         return obj.masked
+
+    @admin.display(description="provider key", ordering="-created_at")
+    def short_name(self, obj):
+        return shortened(str(obj))
+
+    @admin.display(description="label", ordering="label")
+    def short_label(self, obj):
+        return shortened(obj.label)
 
     def has_add_permission(self, request):
         return False  # users add their own keys; an operator never handles a plaintext key

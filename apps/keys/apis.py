@@ -52,10 +52,20 @@ class ProviderKeyOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# What the vault accepts, stated in the schema: printable ASCII without spaces, 8-512 characters,
+# with surrounding ASCII whitespace (trimmed) allowed. Same meaning in Python and ECMAScript.
+KEY_PATTERN = rf"^[\t\n\v\f\r ]*[!-~]{{{KEY_MIN_LENGTH},{KEY_MAX_LENGTH}}}[\t\n\v\f\r ]*$"
+
+
 class ProviderKeyCreateSerializer(serializers.Serializer):
     provider = StrictCharField(not_blank=True, max_length=50)
     key = StrictCharField(
-        not_blank=True, min_length=KEY_MIN_LENGTH, max_length=KEY_MAX_LENGTH, write_only=True, style={"input_type": "password"}
+        pattern=KEY_PATTERN,
+        pattern_message=f"The key must be {KEY_MIN_LENGTH}–{KEY_MAX_LENGTH} printable characters without spaces.",
+        min_length=KEY_MIN_LENGTH,
+        max_length=KEY_MAX_LENGTH,
+        write_only=True,
+        style={"input_type": "password"},
     )
     label = StrictCharField(required=False, allow_blank=True, max_length=LABEL_MAX_LENGTH, default="")
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)

@@ -62,7 +62,8 @@ class ProviderKey(models.Model):
         indexes = [models.Index(fields=["owner", "provider", "status"], name="pkey_owner_provider_status_idx")]
 
     def __str__(self) -> str:
-        return f"{self.provider_id}:{self.label or 'key'} (…{self.last4})"
+        # The provider's name, not its database id ("openai: work laptop (…0042)").
+        return f"{self.provider.name}: {self.label or 'key'} (…{self.last4})"
 
     @property
     def masked(self) -> str:

@@ -25,7 +25,7 @@ from mcp.types import TextContent
 
 from apps.core.errors import Unauthenticated
 from apps.mcp_tools.context import CALLER_CHAT, TRANSPORT_IN_PROCESS, Principal, bind_principal, unbind_principal
-from apps.mcp_tools.server import get_server
+from apps.mcp_tools.server import ERROR_META_KEY, get_server
 
 _CALLER_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
@@ -88,7 +88,19 @@ async def amcp_tool_call(*, user, name: str, arguments: dict[str, Any] | None, c
             message = exc.error.message
             return ToolCallOutcome(message, {"error": {"code": "protocol_error", "message": message, "extra": {}}}, True)
     text = "\n".join(block.text for block in result.content if isinstance(block, TextContent))
-    return ToolCallOutcome(content_text=text, structured=result.structured_content, is_error=bool(result.is_error))
+    return ToolCallOutcome(content_text=text, structured=_structured(result), is_error=bool(result.is_error))
+
+
+def _structured(result: Any) -> dict[str, Any] | None:
+    if not result.is_error:
+        return result.structured_content
+    # Error results carry no structured content (clients validate it against the output schema);
+    # the server puts the API's error shape under _meta instead.
+    error = (result.meta or {}).get(ERROR_META_KEY)
+    if not isinstance(error, dict):
+        message = "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+        error = {"code": "tool_error", "message": message, "extra": {}}
+    return {"error": error}
 
 
 def mcp_tools_list(*, user, caller: str = CALLER_CHAT) -> list[dict[str, Any]]:

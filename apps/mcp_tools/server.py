@@ -130,12 +130,21 @@ def _describe(errors: dict[str, list[str]]) -> str:
     return "Invalid arguments: " + "; ".join(parts) + "."
 
 
+ERROR_META_KEY = "todo-assistant/error"
+
+
 def error_result(code: str, message: str, extra: dict[str, Any] | None = None) -> CallToolResult:
-    """A tool error: the message as text (what a model reads) and the API's error shape as structured content."""
+    """A tool error: the message as text (what a model and a person read), the API's error shape in _meta.
+
+    No structured content: a client validates structuredContent against the tool's output schema
+    whenever it is present (the TypeScript SDK 1.x does so even when isError is set), and an
+    error is not a task. The code and extra stay machine-readable under ``_meta``, which the
+    spec leaves to the server (a prefixed key) and no client validates.
+    """
     return CallToolResult(
         content=[TextContent(type="text", text=message)],
-        structured_content={"error": {"code": code, "message": message, "extra": extra or {}}},
         is_error=True,
+        _meta={ERROR_META_KEY: {"code": code, "message": message, "extra": extra or {}}},
     )
 
 

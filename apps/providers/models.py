@@ -1,6 +1,8 @@
 """Provider configurations that operators manage in the admin."""
 
+import ipaddress
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -15,12 +17,56 @@ class ProviderKind(models.TextChoices):
     OFFLINE = "offline", "Offline (rule-based, no network)"
 
 
+BASE_URL_PERMISSION = "providers.change_provider_base_url"
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower().rstrip(".")
+    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_provider_base_url(value: str) -> None:
+    """Users' decrypted keys go to this URL: https only, http to a loopback host or when a setting allows it."""
+    if not value:
+        return
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+    except ValueError:
+        raise ValidationError("Enter a valid URL.", code="invalid") from None
+    if parts.username is not None or parts.password is not None:
+        raise ValidationError("Put no credentials in a base URL: each user's own key is sent.", code="credentials")
+    scheme = parts.scheme.lower()
+    if scheme == "https":
+        return
+    if scheme == "http" and (_is_loopback(host) or settings.PROVIDER_BASE_URL_ALLOW_HTTP):
+        return
+    if scheme == "http":
+        raise ValidationError(
+            "Plain http sends users' keys unencrypted: use https (http is allowed only to a loopback host, "
+            "or everywhere with PROVIDER_BASE_URL_ALLOW_HTTP).",
+            code="insecure_scheme",
+        )
+    raise ValidationError(f"A base URL must be https, not {scheme or 'schemeless'}.", code="invalid_scheme")
+
+
 class ProviderConfig(models.Model):
     name = models.SlugField(max_length=50, unique=True, validators=[RegexValidator(r"^[a-z0-9][a-z0-9_-]*$")])
     display_name = models.CharField(max_length=100, blank=True)
     kind = models.CharField(max_length=32, choices=ProviderKind.choices)
     base_url = models.URLField(
-        blank=True, help_text="Blank uses the SDK default (which honours OPENAI_BASE_URL / ANTHROPIC_BASE_URL)."
+        blank=True,
+        validators=[validate_provider_base_url],
+        help_text=(
+            "Blank uses the SDK default (which honours OPENAI_BASE_URL / ANTHROPIC_BASE_URL). Users' keys are sent "
+            "here: https only (http to a loopback host)."
+        ),
     )
     model_names = models.JSONField(
         "models", default=list, blank=True, help_text='Model names offered to users, e.g. ["gpt-4o-mini"].'
@@ -38,6 +84,7 @@ class ProviderConfig(models.Model):
 
     class Meta:
         ordering = ["fallback_order", "name"]
+        permissions = [("change_provider_base_url", "Can change a provider's base URL (where users' keys are sent)")]
 
     def __str__(self) -> str:
         return self.display_name or self.name

@@ -2,18 +2,23 @@ from django.contrib import admin
 from django.db import transaction
 
 from apps.audit.services import audit_record
+from apps.core.admin_display import WrappingListMixin, shortened
 from apps.todos.models import Task
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(WrappingListMixin, admin.ModelAdmin):
     """Operator edits are audited like any other write, with the operator as actor."""
 
-    list_display = ("title", "owner", "priority", "completed", "due_date", "created_at")
+    list_display = ("short_title", "owner", "priority", "completed", "due_date", "created_at")
     list_filter = ("completed", "priority")
     search_fields = ("title", "owner__username")
     raw_id_fields = ("owner",)
     readonly_fields = ("created_at", "updated_at", "completed_at")
+
+    @admin.display(description="title", ordering="title")
+    def short_title(self, obj: Task) -> str:
+        return shortened(obj.title)
 
     def save_model(self, request, obj, form, change):
         with transaction.atomic():

@@ -180,6 +180,13 @@ def _chat_page(request, *, conversation_id=None, message_form=None, provider_for
     banners = presenters.quota_banners(usage_quota_status(user=request.user))
     if current.name == offline_name:
         banners.insert(0, presenters.Banner("info", "Offline mode", "The rule-based assistant answers; no AI model is called."))
+    if conversation is not None and conversation.turn_in_progress:
+        banners.insert(
+            0,
+            presenters.Banner(
+                "info", "Still answering", "The assistant is still working on the last message. Reload in a moment to see the answer."
+            ),
+        )
     context = {
         "active": "chat",
         "conversations": conversation_list(user=request.user),

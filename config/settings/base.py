@@ -176,19 +176,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "SECURITY": [{"bearerAuth": []}, {"cookieAuth": []}],
+    # Security schemes come from the authentication classes (apps/keys/authentication.py's
+    # extension and drf-spectacular's own for sessions): a global SECURITY here would list them twice.
     # The docs pages load nothing from outside the server: assets from drf-spectacular-sidecar,
     # no online validator badge (Swagger UI would fetch validator.swagger.io for it).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "bearerAuth": {"type": "http", "scheme": "bearer"},
-            "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "sessionid"},
-        }
-    },
 }
 
 # Celery: a real broker when CELERY_BROKER_URL is set, else tasks run eagerly in-process.
@@ -246,11 +241,17 @@ PROVIDER_MAX_RETRY_WAIT_SECONDS = env.float("PROVIDER_MAX_RETRY_WAIT_SECONDS", d
 # off after this many seconds and never retried there ("try again after …" is recorded instead).
 KEY_VALIDATION_INLINE_TIMEOUT_SECONDS = env.float("KEY_VALIDATION_INLINE_TIMEOUT_SECONDS", default=5.0)
 
+# Provider base URLs must be https (plain http only to a loopback host) unless this allows http anywhere.
+PROVIDER_BASE_URL_ALLOW_HTTP = env.bool("PROVIDER_BASE_URL_ALLOW_HTTP", default=False)
+
 # Chat: the largest message accepted, model calls per turn, reply size, history sent to the model.
 CHAT_MESSAGE_MAX_CHARS = env.int("CHAT_MESSAGE_MAX_CHARS", default=4000)
 CHAT_MAX_MODEL_CALLS_PER_TURN = 8
 CHAT_MAX_OUTPUT_TOKENS = env.int("CHAT_MAX_OUTPUT_TOKENS", default=1024)
 CHAT_HISTORY_MESSAGES = 60
+# A turn holds its conversation (a second turn meanwhile is a 409) until its answer is stored;
+# the hold is renewed before every model call and lapses this long after, should the server die.
+CHAT_TURN_LEASE_SECONDS = env.int("CHAT_TURN_LEASE_SECONDS", default=300)
 
 # Usage: a monthly token allowance per user and provider shown on the usage page (empty = no limit).
 USAGE_MONTHLY_TOKEN_LIMIT = env.int("USAGE_MONTHLY_TOKEN_LIMIT", default=0) or None

@@ -50,3 +50,20 @@ def parse_sse(text: str) -> list[dict]:
         if data:
             events.append(json.loads("\n".join(data)))
     return events
+
+
+@pytest.fixture
+def app_server(transactional_db, tmp_path):
+    """Start the app in a subprocess on the data made so far: ``server = app_server()``; stopped afterwards."""
+    from tests.chat.live import AppServer
+
+    servers: list[AppServer] = []
+
+    def start(**extra_env: str) -> AppServer:
+        server = AppServer(tmp_path / f"server{len(servers)}", extra_env)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

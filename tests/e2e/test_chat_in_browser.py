@@ -66,3 +66,32 @@ def test_demo_user_chats_with_the_offline_provider_and_sees_the_usage(page):
     page.get_by_role("button", name="Delete conversation").click()
     expect(page).to_have_url(re.compile(r"/chat/$"))
     expect(page.locator("#conversation-list")).to_contain_text("No conversations yet")
+
+
+def test_a_message_sent_while_the_conversation_is_still_answering_is_refused_and_kept(page):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.chat.models import Conversation, Message
+
+    log_in_as_demo(page, "/chat/")
+    page.wait_for_load_state()  # chat.js is in place: the page streams, and shows errors by the field
+    page.get_by_label("Message").fill("add buy milk")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".bubble-assistant").last).to_contain_text("buy milk")
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+    conversation = Conversation.objects.get()
+    # Another tab's turn is being answered right now.
+    Conversation.objects.filter(pk=conversation.pk).update(
+        turn_lease_id="another-tab", turn_lease_until=timezone.now() + timedelta(seconds=60)
+    )
+
+    page.get_by_label("Message").fill("add buy eggs")
+    page.get_by_role("button", name="Send").click()
+
+    expect(page.locator("#id_message_error")).to_contain_text("still answering another message")
+    expect(page.get_by_label("Message")).to_have_value("add buy eggs")  # nothing typed is lost
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+    assert Message.objects.filter(conversation=conversation, role="user").count() == 1
+    screenshot(page, "chat-turn-in-progress")

@@ -70,5 +70,11 @@ async def call(client: Client, name: str, arguments: dict[str, Any] | None = Non
 
 
 def error_of(result) -> dict[str, Any]:
+    """A tool error's {code, message, extra}: under _meta, never as structured content."""
+    from apps.mcp_tools.server import ERROR_META_KEY
+
     assert result.is_error, result
-    return result.structured_content["error"]
+    assert result.structured_content is None, result  # clients validate it against the output schema
+    error = result.meta[ERROR_META_KEY]
+    assert result.content[0].text == error["message"]
+    return error

@@ -2,12 +2,12 @@
 
 from decimal import Decimal, InvalidOperation
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from apps.audit.services import audit_record
+from apps.core.errors import ApplicationError
 from apps.providers.models import ProviderConfig, ProviderKind
+from apps.providers.services import provider_config_save
 
 
 def _price(value: str) -> Decimal:
@@ -65,14 +65,7 @@ class Command(BaseCommand):
             if options["models"] and not options["default_model"] and provider.default_model not in options["models"]:
                 provider.default_model = options["models"][0]
             try:
-                provider.full_clean()
-            except ValidationError as exc:
-                raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
-            provider.save()
-            audit_record(
-                actor=None,
-                action="provider_config.create" if created else "provider_config.update",
-                target=provider,
-                metadata={"fields": changed, "source": "configure_provider"},
-            )
+                provider_config_save(actor=None, provider=provider, source="configure_provider")
+            except ApplicationError as exc:
+                raise CommandError(exc.message) from None
         self.stdout.write(f"{'created' if created else 'updated'} provider {provider.name} ({provider.kind})")
