@@ -156,7 +156,7 @@ class TaskInputSerializer(serializers.Serializer):
         required=False,
         default=list,
     )
-    reminders = ReminderSerializer(many=True, required=False, max_length=REMINDERS_PER_TASK_MAX)
+    reminders = serializers.ListField(child=ReminderSerializer(), required=False, max_length=REMINDERS_PER_TASK_MAX)
 
     def validate(self, attrs):
         for reminder in attrs.get("reminders") or []:
