@@ -28,6 +28,7 @@ from apps.todos.tool_schemas import (
     ListCountOut,
     ListId,
     ListName,
+    ListNameRef,
     ListOut,
     ListsOut,
     NewTask,
@@ -57,6 +58,7 @@ from apps.todos.services import (
     task_create_many,
     task_delete,
     task_list_create,
+    task_list_id_by_name,
     task_list_rename,
     task_uncomplete,
     task_update,
@@ -89,14 +91,18 @@ def add_task(
     due_time: DueTime | None = None,
     recurrence: Recurrence = "",
     list_id: ListId | None = None,
+    list_name: ListNameRef | None = None,
     labels: LabelNames | None = None,
     remind_minutes_before: ReminderMinutes | None = None,
     remind_at: RemindAt | None = None,
 ) -> TaskOut:
-    """Add a task to the user's todo list (the Inbox unless list_id names another) and return it.
+    """Add a task to the user's todo list (the Inbox unless list_id or list_name names another) and return it.
 
     A recurring task (recurrence as an RRULE) without a due date starts at its first occurrence.
     """
+    user = current_user()
+    if list_name is not None and list_id is None:
+        list_id = task_list_id_by_name(user=user, name=list_name)
     values = _new_task_values(
         {
             "title": title,
@@ -111,7 +117,7 @@ def add_task(
             "remind_at": remind_at,
         }
     )
-    return TaskOut.of(task_create(user=current_user(), **values))
+    return TaskOut.of(task_create(user=user, **values))
 
 
 @mcp_tool(title="Add several tasks")
@@ -158,7 +164,9 @@ def update_task(
     due_time: Annotated[DueTime | None, Field(description="New due time HH:MM; null removes it.")] = None,
     recurrence: Annotated[Recurrence | None, Field(description="New RRULE; empty stops repeating.")] = None,
     list_id: Annotated[ListId | None, Field(description="Move the task to this list.")] = None,
+    list_name: ListNameRef | None = None,
     labels: LabelNames | None = None,
+    add_labels: Annotated[LabelNames | None, Field(description="Label names to add (the task keeps its others).")] = None,
     remind_minutes_before: ReminderMinutes | None = None,
     remind_at: RemindAt | None = None,
 ) -> TaskOut:
@@ -173,7 +181,11 @@ def update_task(
         "recurrence": recurrence,
         "list_id": list_id,
         "labels": labels,
+        "add_labels": add_labels,
     }
+    user = current_user()
+    if list_name is not None and list_id is None:
+        values["list_id"] = task_list_id_by_name(user=user, name=list_name)
     changes = {field: value for field, value in values.items() if value is not None}
     given = arguments_given()
     for field, value in (("due_date", due_date), ("due_time", due_time)):
@@ -182,7 +194,7 @@ def update_task(
     reminders = _reminders(remind_minutes_before, remind_at)
     if reminders:
         changes["reminders"] = reminders
-    return TaskOut.of(task_update(user=current_user(), task_id=task_id, **changes))
+    return TaskOut.of(task_update(user=user, task_id=task_id, **changes))
 
 
 @mcp_tool(title="Complete a task", idempotent=True)

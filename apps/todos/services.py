@@ -147,6 +147,22 @@ def task_list_inbox(*, user) -> TaskList:
         return TaskList.objects.get(owner=user, is_inbox=True)
 
 
+def task_list_id_by_name(*, user, name: str) -> int:
+    """The id of the user's list with this name (ignoring case); a missing one is a clear 404."""
+    cleaned = _clean_name(name, field="list_name", max_length=LIST_NAME_MAX_LENGTH)
+    if cleaned.lower() == INBOX_NAME.lower():
+        return task_list_inbox(user=user).pk
+    found = TaskList.objects.filter(owner=user, name__iexact=cleaned).values_list("pk", flat=True).first()
+    if found is None:
+        names = ", ".join(TaskList.objects.filter(owner=user).order_by("name").values_list("name", flat=True)[:20])
+        raise NotFound(
+            f"You have no list named “{cleaned}” (your lists: {names or INBOX_NAME}).",
+            code="list_not_found",
+            extra={"list_name": cleaned},
+        )
+    return found
+
+
 def _list_for(*, user, list_id: int) -> TaskList:
     found = TaskList.objects.filter(owner=user, pk=list_id).first()
     if found is None:
@@ -387,9 +403,13 @@ def task_update(
     recurrence: str = _UNSET,
     list_id: int = _UNSET,
     labels: Sequence[str] = _UNSET,
+    add_labels: Sequence[str] = _UNSET,
     reminders: Sequence[Mapping[str, Any]] = _UNSET,
 ) -> Task:
-    """Change the given fields of one of the user's tasks; fields left out stay as they are."""
+    """Change the given fields of one of the user's tasks; fields left out stay as they are.
+
+    ``labels`` replaces the task's labels; ``add_labels`` adds to them.
+    """
     task = _locked_task(user=user, task_id=task_id)
     values = {
         "title": title,
@@ -403,6 +423,9 @@ def task_update(
     if due_date is None and due_time is _UNSET:
         values["due_time"] = None  # clearing the date clears the time of day with it
     changed = []
+    if add_labels is not _UNSET and add_labels:
+        current = [label.name for label in task.labels.all()] if labels is _UNSET else list(labels or [])
+        labels = [*current, *add_labels]
     if labels is not _UNSET:
         new_labels = _labels_for(user=user, names=labels or [])
         if {label.pk for label in new_labels} != set(task.labels.values_list("pk", flat=True)):

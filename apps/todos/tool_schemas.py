@@ -88,6 +88,15 @@ ListId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID, description="A list'
 ListName = Annotated[
     str, Field(min_length=1, max_length=LIST_NAME_MAX_LENGTH, pattern=NO_NUL_PATTERN, description="The list's name.")
 ]
+ListNameRef = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=LIST_NAME_MAX_LENGTH,
+        pattern=NO_NUL_PATTERN,
+        description="The name of one of the user's lists (ignoring case), instead of list_id.",
+    ),
+]
 LabelNames = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=LABEL_NAME_MAX_LENGTH, pattern=NO_NUL_PATTERN)]],
     Field(max_length=20, description="Label names (made when new); replaces the task's labels."),

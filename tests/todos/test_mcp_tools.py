@@ -102,3 +102,31 @@ def test_recurring_task_completed_by_tool_moves_on(user_a):
     assert out["completed"] is False and out["due_date"] == (first + timedelta(days=1)).isoformat()
     task_complete(user=user_a, task_id=task.pk)
     assert task.completions.count() == 2
+
+
+@pytest.mark.parametrize(
+    "phrase",
+    [
+        "add pay rent every month on the 1st",
+        "remind me at 9 tomorrow to call mum",
+        "add gym every monday and thursday at 7am",
+        "add eggs to Shopping",
+        "move 1 to Shopping",
+        "tag 1 urgent",
+    ],
+)
+def test_offline_assistant_arguments_are_accepted_by_the_real_tools(user_a, phrase):
+    from apps.providers.adapters.offline import parse_request
+
+    task_list_create(user=user_a, name="Shopping")
+    first = task_create(user=user_a, title="milk", labels=["dairy"])
+    intent = parse_request(phrase, timezone.localdate())
+    arguments = {**intent.arguments, **({"task_id": first.pk} if "task_id" in intent.arguments else {})}
+    out = call(user_a, intent.tool, **arguments)
+    assert not out.is_error, out.content_text
+    if phrase.startswith("tag"):
+        assert out.structured["labels"] == ["dairy", "urgent"]
+    if "Shopping" in phrase:
+        assert out.structured["list_id"] == user_a.task_lists.get(name="Shopping").pk
+    if "call mum" in phrase:
+        assert Task.objects.get(pk=out.structured["id"]).reminders.get().minutes_before == 0

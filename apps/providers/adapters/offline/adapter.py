@@ -141,6 +141,11 @@ class _Turn:
     def _act(self, intent: Intent) -> tuple[str, tuple[ToolCall, ...]]:
         if intent.say is not None:
             return intent.say, ()
+        if intent.last_task:
+            task_id = self._last_task_id()
+            if task_id is None:
+                return "Which task do you mean? Say it with its number, e.g. “tag 3 urgent”.", ()
+            return self._call(intent.tool or T.UPDATE_TASK, {F.TASK_ID: task_id, **intent.arguments})
         if intent.find is not None:
             return self._call(T.LIST_TASKS, {F.SEARCH: intent.find})
         assert intent.tool is not None
@@ -188,6 +193,20 @@ class _Turn:
             )
         return "\n".join(lines), ()
 
+    def _last_task_id(self) -> int | None:
+        """The task "it" means: the one the latest tool result was about (a single task, or a one-task list)."""
+        for message in reversed(self.messages):
+            if message.role != "tool" or message.is_error:
+                continue
+            payload = _load(message.content)
+            if isinstance(payload, dict) and isinstance(payload.get(F.ID), int):
+                return payload[F.ID]
+            tasks = payload.get(F.TASKS) if isinstance(payload, dict) else None
+            if isinstance(tasks, list) and len(tasks) == 1 and isinstance(tasks[0], dict):
+                found = tasks[0].get(F.ID)
+                return found if isinstance(found, int) else None
+        return None
+
     def _known_titles(self) -> dict[int, str]:
         titles: dict[int, str] = {}
         for message in self.messages:
@@ -227,7 +246,7 @@ class _Turn:
             kind = {"pending": "pending task", F.COMPLETED: "completed task"}.get(wanted_status or "", "task")
             return f"I couldn't find a {kind} matching “{query}”.", ()
         lines = [f"Several tasks match “{query}”:"]
-        lines += [f"{n}. {task.get('title', '')} (#{task['id']})" for n, task in enumerate(candidates[:10], start=1)]
-        lines.append(f"{CLARIFY_MARKER} Reply with its number, e.g. “{candidates[0]['id']}”.")
+        lines += [f"{n}. {task.get(F.TITLE, '')} (#{task[F.ID]})" for n, task in enumerate(candidates[:10], start=1)]
+        lines.append(f"{CLARIFY_MARKER} Reply with its number, e.g. “{candidates[0][F.ID]}”.")
         return "\n".join(lines), ()
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from apps.providers.adapters.offline.dates import extract_date, parse_date
 from apps.providers.adapters.offline.phrasing import HELP_TEXT
+from apps.providers.adapters.offline.schedule import extract_recurrence, extract_time
 from apps.providers.adapters.offline.text import _I, _clean, _tidy, _unquote
 from apps.providers.adapters.offline.toolset import DESCRIPTION_MAX, TITLE_MAX, F, T
 
@@ -21,6 +22,7 @@ class Intent:
     arguments: dict[str, Any] = field(default_factory=dict)
     find: str | None = None  # search text: list_tasks first, then run `tool` on the single match
     say: str | None = None
+    last_task: bool = False  # "it": the task this conversation last showed
 
 
 _REF_ID = r"(?:(?:task|todo|to-do|item|number|no\.?)\s*)?#?(?P<id>\d+)"
@@ -37,6 +39,9 @@ _PRIORITY_WORDS = {"low": "low", "normal": "normal", "medium": "normal", "high":
 
 def _rx(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern.replace("{REF}", _REF), _I)
+
+
+_REF_RX = _rx("{REF}")
 
 
 _UNCOMPLETE = [
@@ -164,7 +169,12 @@ def _extract_priority(text: str) -> tuple[str | None, str]:
     return None, text
 
 
-def _parse_add(rest: str, today: date) -> Intent:
+_ADD_TO_LIST = re.compile(
+    r"\s+(?:to|on|onto|in|into|under) (?:my |the )?(?P<list>[A-Z][\w&' -]{0,60}?|[\w&' -]{1,60}? list)(?: list)?$"
+)
+
+
+def _parse_add(rest: str, today: date, *, remind: bool = False) -> Intent:
     text = rest.strip()
     description = None
     m = re.search(r"[,;(\s]+(?:with )?(?:a )?(?:description|notes?|details)[:\s]+(?P<d>.+?)\)?$", text, _I)
@@ -175,8 +185,16 @@ def _parse_add(rest: str, today: date) -> Intent:
     text = re.sub(
         r"\s+(?:to|on|onto|in) (?:my |the )?(?:todo |to-do |task )?(?:list|tasks|todos)\b", "", text, flags=_I
     )
+    recurrence, text = extract_recurrence(text)
+    at, text = extract_time(text)
     due, text = extract_date(text, today)
+    list_name = None
+    m = _ADD_TO_LIST.search(text)
+    if m and parse_date(m.group("list"), today) is None:
+        list_name = re.sub(r"\s+list$", "", m.group("list"), flags=_I).strip()
+        text = text[: m.start()]
     text = re.sub(r"^(?:a |an )?(?:task|reminder|todo|to-do)(?: to| that| saying)?[:\s]+", "", text, flags=_I)
+    text = re.sub(r"^(?:to|about|that)\s+", "", text, flags=_I)
     title = _unquote(_tidy(text))
     if not title:
         return Intent(say="What should the new task be called? For example: “add buy milk”.")
@@ -185,9 +203,58 @@ def _parse_add(rest: str, today: date) -> Intent:
         arguments[F.DESCRIPTION] = description
     if priority:
         arguments[F.PRIORITY] = priority
+    if at and not due and not recurrence:
+        due = today
     if due:
         arguments[F.DUE_DATE] = due.isoformat()
+    if at and (due or recurrence):
+        arguments[F.DUE_TIME] = at
+    if recurrence:
+        arguments[F.RECURRENCE] = recurrence
+    if list_name:
+        arguments[F.LIST_NAME] = list_name
+    if remind and at and (due or recurrence):
+        arguments[F.REMIND_MINUTES_BEFORE] = 0
     return Intent(tool=T.ADD_TASK, arguments=arguments)
+
+
+_MOVE_TO_LIST = re.compile(
+    r"(?:move|file|shift) (?P<what>.+?) (?:to|into|onto|under) (?:the |my )?(?P<target>.+?)(?P<suffix> list)?", _I
+)
+_TAG = _rx(
+    r"(?:tag|label) (?:(?P<it>it|that|this|this one|that one)|{REF}|(?P<bare>[\w' -]+?)) (?:as |with )?#?(?P<label>[\w-]{1,50})"
+)
+_TAG_ADD = _rx(r"(?:add|put) (?:the )?(?:tag|label) #?(?P<label>[\w-]{1,50}) (?:to|on) (?:(?P<it>it|that|this)|{REF})")
+
+
+def _move_to_list(m: re.Match[str], today: date) -> Intent | None:
+    what, target = m.group("what").strip(), m.group("target").strip()
+    ref = _REF_RX.fullmatch(what)
+    is_id = bool(ref and ref.group("id"))
+    when = parse_date(target, today)
+    if when is not None:
+        if is_id:
+            return None  # "move 3 to friday": the due-date patterns handle it
+        if ref is not None:
+            return _on_task(ref, T.UPDATE_TASK, {F.DUE_DATE: when.isoformat()})
+        return Intent(tool=T.UPDATE_TASK, arguments={F.DUE_DATE: when.isoformat()}, find=_unquote(what))
+    if not (m.group("suffix") or target[:1].isupper() or not is_id):
+        return None  # "move 3 to someday": a date we could not read, not a list
+    arguments = {F.LIST_NAME: _unquote(target)[:100]}
+    if ref is not None:
+        return _on_task(ref, T.UPDATE_TASK, arguments)
+    return Intent(tool=T.UPDATE_TASK, arguments=arguments, find=_unquote(re.sub(r"^(?:the|my) ", "", what, flags=_I)))
+
+
+def _tag(m: re.Match[str]) -> Intent:
+    label = m.group("label").lstrip("#")
+    arguments = {F.ADD_LABELS: [label]}
+    if m.groupdict().get("it"):
+        return Intent(tool=T.UPDATE_TASK, arguments=arguments, last_task=True)
+    bare = m.groupdict().get("bare")
+    if bare:
+        return Intent(tool=T.UPDATE_TASK, arguments=arguments, find=_unquote(re.sub(r"^(?:the|my) ", "", bare, flags=_I)))
+    return _on_task(m, T.UPDATE_TASK, arguments)
 
 
 def _parse_list(text: str, today: date) -> Intent:
@@ -270,6 +337,10 @@ def parse_request(text: str, today: date) -> Intent:
         word = m.group("prio").lower()
         priority = "high" if word.startswith("prior") else "low" if word.startswith("deprior") else _PRIORITY_WORDS[word]
         return _on_task(m, T.UPDATE_TASK, {F.PRIORITY: priority})
+    if m := _first_match([_TAG, _TAG_ADD], text):
+        return _tag(m)
+    if (m := _MOVE_TO_LIST.fullmatch(text)) and (moved := _move_to_list(m, today)) is not None:
+        return moved
     if m := _first_match(_DUE, text):
         when = parse_date(m.group("date"), today)
         if when is None:
@@ -292,7 +363,7 @@ def parse_request(text: str, today: date) -> Intent:
     for pattern in _ADD_EXPLICIT:
         m = pattern.match(text)
         if m:
-            return _parse_add(m.group("rest"), today)
+            return _parse_add(m.group("rest"), today, remind=text.lower().startswith("remind me"))
     if _is_list_request(text):
         return _parse_list(text, today)
     m = _ADD_IMPLICIT.match(text)

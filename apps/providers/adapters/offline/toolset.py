@@ -32,6 +32,12 @@ class F:
     DESCRIPTION = "description"
     PRIORITY = "priority"
     DUE_DATE = "due_date"
+    DUE_TIME = "due_time"
+    RECURRENCE = "recurrence"
+    LIST_NAME = "list_name"
+    LABELS = "labels"
+    ADD_LABELS = "add_labels"
+    REMIND_MINUTES_BEFORE = "remind_minutes_before"
     COMPLETED = "completed"
     STATUS = "status"
     SEARCH = "search"
@@ -44,10 +50,12 @@ class F:
 
 # Which arguments of which tool the grammar may send (checked against the tools' input schemas).
 TOOL_ARGUMENTS: dict[str, frozenset[str]] = {
-    T.ADD_TASK: frozenset({F.TITLE, F.DESCRIPTION, F.PRIORITY, F.DUE_DATE}),
+    T.ADD_TASK: frozenset(
+        {F.TITLE, F.DESCRIPTION, F.PRIORITY, F.DUE_DATE, F.DUE_TIME, F.RECURRENCE, F.LIST_NAME, F.REMIND_MINUTES_BEFORE}
+    ),
     T.LIST_TASKS: frozenset({F.STATUS, F.SEARCH, F.DUE_BEFORE, F.DUE_AFTER, F.LIMIT}),
     T.GET_TASK: frozenset({F.TASK_ID}),
-    T.UPDATE_TASK: frozenset({F.TASK_ID, F.TITLE, F.DESCRIPTION, F.PRIORITY, F.DUE_DATE}),
+    T.UPDATE_TASK: frozenset({F.TASK_ID, F.TITLE, F.DESCRIPTION, F.PRIORITY, F.DUE_DATE, F.LIST_NAME, F.ADD_LABELS}),
     T.COMPLETE_TASK: frozenset({F.TASK_ID}),
     T.UNCOMPLETE_TASK: frozenset({F.TASK_ID}),
     T.DELETE_TASK: frozenset({F.TASK_ID}),
