@@ -79,12 +79,25 @@ class Task(models.Model):
         indexes = [
             # The owner's list, filtered by status and newest first, is the hot query.
             models.Index(fields=["owner", "completed", "-created_at"], name="task_owner_status_created_idx"),
-            models.Index(fields=["owner", "due_date"], name="task_owner_due_idx"),
             # Views: today/overdue/upcoming walk (owner, completed, due_date, due_time, id).
             models.Index(fields=["owner", "completed", "due_date", "due_time", "id"], name="task_owner_open_due_idx"),
             models.Index(fields=["owner", "completed", "-priority_rank", "-created_at"], name="task_owner_prio_idx"),
-            models.Index(fields=["owner", "completed", "-completed_at", "-id"], name="task_owner_done_idx"),
+            # Partial on completed: SQLite renders completed=True as a bare column, which only a
+            # partial index's WHERE matches.
+            models.Index(
+                fields=["owner", "-completed_at", "-id"], condition=models.Q(completed=True), name="task_owner_done_idx"
+            ),
             models.Index(fields=["task_list", "completed", "-created_at"], name="task_list_status_created_idx"),
+            # The "all" view (every status) in each of its sorts, and by list.
+            models.Index(fields=["owner", "-created_at", "-id"], name="task_owner_created_idx"),
+            models.Index(fields=["owner", "due_date", "due_time", "id"], name="task_owner_due_time_idx"),
+            models.Index(fields=["owner", "-priority_rank", "-created_at", "-id"], name="task_owner_rank_idx"),
+            models.Index(fields=["task_list", "-created_at", "-id"], name="task_list_created_idx"),
+            models.Index(
+                fields=["owner", "-created_at", "-id"],
+                condition=models.Q(completed=False, due_date__isnull=True),
+                name="task_owner_nodate_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
