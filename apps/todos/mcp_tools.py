@@ -205,7 +205,10 @@ def complete_task(task_id: TaskId) -> TaskOut:
 
 @mcp_tool(title="Reopen a task", idempotent=True)
 def uncomplete_task(task_id: TaskId) -> TaskOut:
-    """Mark one of the user's tasks not done (reopening a pending task changes nothing)."""
+    """Mark one of the user's tasks not done (reopening a pending task changes nothing).
+
+    For a recurring task this undoes its latest completion: it goes back to that occurrence's date.
+    """
     return TaskOut.of(task_uncomplete(user=current_user(), task_id=task_id))
 
 

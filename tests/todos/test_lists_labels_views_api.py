@@ -131,3 +131,16 @@ def test_two_user_matrix_for_lists_labels_views_and_notifications(client_a, clie
     assert client_b.patch(f"/api/v1/tasks/{b_task['id']}/", {"list_id": a_list["id"]}, format="json").status_code == 404
     assert client_a.get(f"/api/v1/lists/{a_list['id']}/").json()["name"] == "A private"
     assert user_b.task_labels.get().pk != a_label["id"]  # B's "a-label" is B's own
+
+
+def test_a_view_page_runs_no_count_and_a_fixed_number_of_queries(client_a, user_a, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for n in range(30):
+        task_create(user=user_a, title=f"t{n}", labels=["x", f"l{n}"], due_date=timezone.localdate())
+    with CaptureQueriesContext(connection) as queries:
+        body = client_a.get("/api/v1/task-views/?view=today&limit=25").json()
+    assert len(body["results"]) == 25 and body["next_offset"] == 25
+    assert not [q for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert len(queries.captured_queries) <= 8  # auth, settings, page, labels prefetch — not one per task
