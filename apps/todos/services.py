@@ -80,6 +80,8 @@ def _validate(task: Task) -> None:
             f"Description must be at most {DESCRIPTION_MAX_LENGTH} characters.",
             extra={"fields": {"description": [f"Ensure this field has no more than {DESCRIPTION_MAX_LENGTH} characters."]}},
         )
+    if task.due_time is not None and task.due_date is None:
+        raise ValidationFailed("A due time needs a due date.", extra={"fields": {"due_time": ["A due time needs a due date."]}})
     try:
         task.full_clean(exclude=["owner"])
     except DjangoValidationError as exc:
@@ -232,7 +234,9 @@ def _labels_for(*, user, names: Sequence[str]) -> list[Label]:
         raise _fail("labels", f"A task can have at most {LABELS_PER_TASK_MAX} labels.")
     wanted: dict[str, str] = {}
     for raw in names:
-        name = _clean_name(raw, field="labels", max_length=LABEL_NAME_MAX_LENGTH).lstrip("#@") or "x"
+        name = _clean_name(raw, field="labels", max_length=LABEL_NAME_MAX_LENGTH).lstrip("#@").strip(ASCII_WHITESPACE)
+        if not name:
+            raise _fail("labels", "A label needs a name (letters or digits, not only # or @).")
         wanted.setdefault(name.lower(), name)
     found = {label.name.lower(): label for label in Label.objects.filter(owner=user, name__in=list(wanted.values()))}
     labels = []

@@ -144,3 +144,22 @@ def test_a_view_page_runs_no_count_and_a_fixed_number_of_queries(client_a, user_
     assert len(body["results"]) == 25 and body["next_offset"] == 25
     assert not [q for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
     assert len(queries.captured_queries) <= 8  # auth, settings, page, labels prefetch — not one per task
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"title": "x", "due_time": "09:00"}, "due_time"),
+        ({"title": "x", "labels": ["#"]}, "labels"),
+        ({"title": "x", "labels": ["a" * 51]}, "labels"),
+        ({"title": "x", "labels": [f"l{n}" for n in range(21)]}, "labels"),
+        ({"title": "x", "reminders": [{"minutes_before": 5}]}, "reminders"),  # no due date to count back from
+        ({"title": "x", "reminders": [{}]}, "reminders"),
+        ({"title": "x", "recurrence": "FREQ=DAILY;" * 40}, "recurrence"),
+        ({"title": "x", "due_time": "25:00", "due_date": "2027-01-01"}, "due_time"),
+    ],
+)
+def test_bad_new_fields_are_a_clear_400(client_a, body, field):
+    response = client_a.post("/api/v1/tasks/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert field in str(response.json()["error"]["extra"])
