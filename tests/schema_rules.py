@@ -30,6 +30,7 @@ DATA_DEPENDENT_400: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("POST", "/api/v1/keys/"): (
         _UNKNOWN_PROVIDER,
         ("does not use keys", "which providers take a key (not the offline one) is configuration"),
+        ("expiry date is in the past", "an expiry must lie in the future, which depends on the clock, not the schema"),
     ),
     ("PUT", "/api/v1/preferences/"): (
         _UNKNOWN_PROVIDER,
