@@ -37,6 +37,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, PermissionDenied
 from apps.core.cache import digest
+from apps.core.fields import NO_NUL_PATTERN
 from apps.mcp_tools.auth import AccessTokenVerifier, DjangoAccessToken
 from apps.mcp_tools.context import (
     CALLER_EXTERNAL,
@@ -50,7 +51,6 @@ from apps.mcp_tools.context import (
 )
 from apps.mcp_tools.db import run_db
 from apps.mcp_tools.registry import ToolSpec, registered_tools
-from apps.mcp_tools.schemas import NO_NUL_PATTERN
 from apps.mcp_tools.selectors import tool_enabled, tool_states_or_defaults
 
 logger = logging.getLogger(__name__)

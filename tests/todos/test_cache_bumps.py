@@ -11,7 +11,10 @@ def _public_services() -> dict[str, object]:
     return {
         name: fn
         for name, fn in vars(services).items()
-        if inspect.isfunction(fn) and not name.startswith("_") and fn.__module__ == services.__name__
+        if inspect.isfunction(fn)
+        and not name.startswith("_")
+        and fn.__module__ == services.__name__
+        and inspect.getsource(fn).lstrip().startswith("@transaction.atomic")  # the writes
     }
 
 
