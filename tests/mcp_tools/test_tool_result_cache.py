@@ -99,14 +99,19 @@ def test_every_write_path_is_seen_by_the_next_read(user_a, client_a, client, key
     operator = get_user_model().objects.create_superuser("operator", "op@example.com", "pw-operator-1")
     client.force_login(operator)
     task = Task.objects.get(pk=task_id)
-    form = {
-        "owner": str(user_a.pk),
-        "title": "edited by an operator",
-        "description": task.description,
-        "priority": task.priority,
-        "due_date": "",
-        "completed": "on",
-    }
+    from django.forms.models import model_to_dict
+
+    form = {}
+    for name, value in model_to_dict(task).items():
+        if value is None or value is False:
+            continue
+        if value is True:
+            form[name] = "on"
+        elif isinstance(value, list):
+            form[name] = [str(getattr(v, "pk", v)) for v in value]
+        else:
+            form[name] = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    form["title"] = "edited by an operator"
     response = client.post(f"/admin/todos/task/{task_id}/change/", form)
     assert response.status_code == 302, response.content.decode()[:1500]
     assert _task(user_a, task_id)["title"] == "edited by an operator"
