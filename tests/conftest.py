@@ -59,11 +59,17 @@ def anon_client() -> APIClient:
 @pytest.fixture(autouse=True)
 def _fresh_local_caches():
     """Process-local copies (verified tokens, the tool registry) never outlive a test's database."""
+    import uuid
+
+    from apps.core.cache import two_level_cache
     from apps.core.localcache import clear_all_local
 
     clear_all_local()
+    two_level_cache.clear_local()
+    two_level_cache.salt = uuid.uuid4().hex  # ids are reused after a rollback: no cached answer or result carries over
     yield
     clear_all_local()
+    two_level_cache.clear_local()
 
 
 @pytest.fixture(autouse=True)

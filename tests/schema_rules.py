@@ -36,6 +36,10 @@ DATA_DEPENDENT_400: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
         _UNKNOWN_PROVIDER,
         ("does not offer the model", "a model must be one of the models operators listed for that provider"),
     ),
+    ("PATCH", "/api/v1/preferences/"): (
+        _UNKNOWN_PROVIDER,
+        ("does not offer the model", "a model must be one of the models operators listed for that provider"),
+    ),
     ("PATCH", "/api/v1/lists/{list_id}/"): (_INBOX,),
     ("DELETE", "/api/v1/lists/{list_id}/"): (_INBOX,),
     ("POST", "/api/v1/tasks/"): _TASK_FIELDS,

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.audit.selectors import usage_by_day, usage_quota_status
+from apps.audit.selectors import usage_by_day, usage_cache_summary, usage_quota_status
 from apps.core.fields import QueryIntegerField
 from apps.core.pagination import validated_query
 from apps.core.schema import error_responses
@@ -40,6 +40,16 @@ UsageOutputSerializer = inline_serializer(
             },
             many=True,
         ),
+        "cache": inline_serializer(
+            name="UsageCache",
+            fields={
+                "hits": serializers.IntegerField(help_text="Model calls answered from the answer cache (nothing sent)."),
+                "misses": serializers.IntegerField(help_text="Cacheable calls that were sent (and their answers kept)."),
+                "calls_saved": serializers.IntegerField(),
+                "hit_rate": serializers.FloatField(allow_null=True),
+                "cost_saved": serializers.DecimalField(max_digits=14, decimal_places=8),
+            },
+        ),
     },
 )
 
@@ -49,7 +59,7 @@ class UsageApi(APIView):
         operation_id="usage_retrieve",
         parameters=[UsageParamsSerializer],
         responses={200: UsageOutputSerializer, **error_responses(400)},
-        summary="Your tokens and cost per day and provider, and this month's quota use",
+        summary="Your tokens and cost per day and provider, this month's quota use, and what the answer cache saved",
     )
     def get(self, request):
         params = validated_query(UsageParamsSerializer, request)
@@ -57,4 +67,7 @@ class UsageApi(APIView):
             {**row, "day": row["day"].isoformat(), "cost": str(row["cost"])}
             for row in usage_by_day(user=request.user, days=params["days"])
         ]
-        return Response({"days": days, "quotas": usage_quota_status(user=request.user)})
+        cache = usage_cache_summary(user=request.user, days=params["days"])
+        return Response(
+            {"days": days, "quotas": usage_quota_status(user=request.user), "cache": {**cache, "cost_saved": str(cache["cost_saved"])}}
+        )

@@ -57,6 +57,10 @@ class UsageRecord(models.Model):
     conversation_id = models.BigIntegerField(null=True, blank=True)
     fallback = models.BooleanField(default=False)
     cached = models.BooleanField(default=False)
+    # The answer cache's part: "hit" (answered from it, nothing sent), "miss" (looked up, sent,
+    # kept), "" (not cacheable or bypassed). cost_saved: what a hit's answer cost when fresh.
+    cache_status = models.CharField(max_length=8, blank=True, default="")
+    cost_saved = models.DecimalField(max_digits=14, decimal_places=8, default=0)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.SUCCESS)
     error_kind = models.CharField(max_length=32, blank=True)
     attempt = models.PositiveSmallIntegerField(default=1)

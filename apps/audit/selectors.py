@@ -81,3 +81,27 @@ def usage_quota_status(*, user) -> list[dict]:
 
 def audit_event_list(*, user):
     return AuditEvent.objects.filter(actor=user)
+
+
+def usage_cache_summary(*, user=None, days: int = 30) -> dict:
+    """The answer cache over the last ``days`` days: hits (calls saved), misses, hit rate, cost saved.
+
+    ``user`` None: every user's (the admin's view).
+    """
+    since = timezone.now() - timedelta(days=days)
+    rows = UsageRecord.objects.filter(created_at__gte=since, outcome=UsageRecord.Outcome.SUCCESS)
+    if user is not None:
+        rows = rows.filter(user=user)
+    totals = rows.aggregate(
+        hits=Count("id", filter=Q(cache_status="hit")),
+        misses=Count("id", filter=Q(cache_status="miss")),
+        cost_saved=Sum("cost_saved", filter=Q(cache_status="hit")),
+    )
+    hits, misses = totals["hits"] or 0, totals["misses"] or 0
+    return {
+        "hits": hits,
+        "misses": misses,
+        "calls_saved": hits,
+        "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
+        "cost_saved": totals["cost_saved"] or Decimal("0"),
+    }

@@ -134,10 +134,25 @@ class ConversationDetailOutputSerializer(ConversationOutputSerializer):
         return MessageOutputSerializer(message_list(conversation=obj), many=True).data
 
 
+def _no_cache(request) -> bool:
+    """``Cache-Control: no-cache`` (or ``no-store``) asks for fresh answers: the answer cache is bypassed for the turn."""
+    directives = {part.strip().split("=")[0].lower() for part in request.headers.get("Cache-Control", "").split(",")}
+    return bool(directives & {"no-cache", "no-store"})
+
+
 class ChatApi(APIView):
     @extend_schema(
         operation_id="chat_turn",
         request=ChatInputSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Cache-Control",
+                str,
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="`no-cache` (or `no-store`): no answer of this turn comes from the answer cache.",
+            )
+        ],
         responses={
             (200, "application/json"): OpenApiResponse(ChatAnswerSerializer, description="The answer."),
             (200, "text/event-stream"): OpenApiResponse(
@@ -150,18 +165,24 @@ class ChatApi(APIView):
         summary="Send a message to the assistant",
         description="One turn at a time per conversation: while a turn is being answered, another message to "
         "the same conversation is refused with 409 `turn_in_progress` (nothing is stored); send it again "
-        "after the answer. A streamed turn whose client goes away still runs to the end and is stored.",
+        "after the answer. A streamed turn whose client goes away still runs to the end and is stored. "
+        "`Cache-Control: no-cache` bypasses the answer cache for this turn; `cached` says whether the answer "
+        "came from it.",
     )
     def post(self, request):
         data = ChatInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
+        no_cache = _no_cache(request)
         if values["stream"]:
             events = chat_turn_stream(
-                user=request.user, conversation_id=values.get("conversation_id"), text=values["message"], stream=True
+                user=request.user, conversation_id=values.get("conversation_id"), text=values["message"], stream=True,
+                no_cache=no_cache,
             )
             return sse_response(request, events)
-        answer = chat_turn(user=request.user, conversation_id=values.get("conversation_id"), text=values["message"])
+        answer = chat_turn(
+            user=request.user, conversation_id=values.get("conversation_id"), text=values["message"], no_cache=no_cache
+        )
         return Response(answer.as_dict())
 
 

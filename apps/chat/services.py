@@ -247,37 +247,44 @@ def _run_tool(user, call: ToolCall) -> tuple[str, bool, Any]:
     return outcome.content_text, outcome.is_error, outcome.structured
 
 
-def chat_turn_stream(*, user, conversation_id: int | None, text: str, stream: bool = True) -> Iterator[dict[str, Any]]:
-    """Start a turn now (bad input raises here) and return its events: conversation, text, tool_call, done."""
+def chat_turn_stream(
+    *, user, conversation_id: int | None, text: str, stream: bool = True, no_cache: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Start a turn now (bad input raises here) and return its events: conversation, text, tool_call, done.
+
+    ``no_cache`` (the API's ``Cache-Control: no-cache``): no answer of this turn comes from the answer cache.
+    """
     turn = _start_turn(user=user, conversation_id=conversation_id, text=text)
-    return _turn_events(user=user, turn=turn, stream=stream)
+    return _turn_events(user=user, turn=turn, stream=stream, options={"no_cache": True} if no_cache else None)
 
 
-def chat_turn(*, user, conversation_id: int | None, text: str, stream: bool = False) -> ChatAnswer:
+def chat_turn(
+    *, user, conversation_id: int | None, text: str, stream: bool = False, no_cache: bool = False
+) -> ChatAnswer:
     """Run a whole turn and return the answer (``stream`` picks the providers' streaming wire format)."""
     answer = None
-    for event in chat_turn_stream(user=user, conversation_id=conversation_id, text=text, stream=stream):
+    for event in chat_turn_stream(user=user, conversation_id=conversation_id, text=text, stream=stream, no_cache=no_cache):
         if event["type"] == "done":
             answer = event["answer"]
     return ChatAnswer(**answer)
 
 
-def _turn_events(*, user, turn: _Turn, stream: bool) -> Iterator[dict[str, Any]]:
+def _turn_events(*, user, turn: _Turn, stream: bool, options: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
     """The turn itself. Whoever iterates this must run it to the end (apps.core.streaming does,
     even when the client goes away): the answer, usage and audit row are stored, and the lease
     given back, when it finishes; closing it early stores only what is consistent so far."""
     try:
-        yield from _turn_body(user=user, turn=turn, stream=stream)
+        yield from _turn_body(user=user, turn=turn, stream=stream, options=options)
     finally:
         # Given back here too, whatever happened: a turn that failed to store must not keep its
         # conversation locked until the lease expires. (The normal release is in _save_turn.)
         _lease_release(turn)
 
 
-def _turn_body(*, user, turn: _Turn, stream: bool) -> Iterator[dict[str, Any]]:
+def _turn_body(*, user, turn: _Turn, stream: bool, options: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
     conversation = turn.conversation
     provider, model = provider_preference_get(user=user)
-    session = ProviderSession(user=user, provider=provider, model=model)
+    session = ProviderSession(user=user, provider=provider, model=model, options=options)
     system = ChatMessage(role="system", content=SYSTEM_PROMPT.format(today=timezone.localdate().isoformat()))
     messages = [system, *_history(conversation, up_to=turn.user_message_id)]
     tools = tuple(_tool_specs(user))
@@ -305,7 +312,8 @@ def _turn_body(*, user, turn: _Turn, stream: bool) -> Iterator[dict[str, Any]]:
             if step:
                 _lease_renew(turn)
             request = CompletionRequest(
-                model=session.model, messages=tuple(messages), tools=tools, max_tokens=settings.CHAT_MAX_OUTPUT_TOKENS
+                model=session.model, messages=tuple(messages), tools=tools, max_tokens=settings.CHAT_MAX_OUTPUT_TOKENS,
+                temperature=settings.CHAT_TEMPERATURE,
             )
             if stream:
                 reply = None
@@ -390,7 +398,8 @@ def _turn_body(*, user, turn: _Turn, stream: bool) -> Iterator[dict[str, Any]]:
             "output_tokens": sum(c.reply.usage.output_tokens for c in session.calls),
             "cost": float(round(cost, 8)),
         },
-        cached=False,
+        # True when every model call of the turn was answered from the answer cache.
+        cached=bool(session.calls) and all(c.cached for c in session.calls),
         fallback_used=session.fallback_used,
         warnings=list(warnings),
     )
@@ -426,6 +435,8 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             conversation_id=conversation.pk,
             fallback=record.fallback,
             cached=record.cached,
+            cache_status=record.cache_status,
+            cost_saved=record.cost_saved,
             outcome=record.outcome,
             error_kind=record.error_kind,
             attempt=record.attempt,

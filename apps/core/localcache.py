@@ -58,15 +58,7 @@ class GenerationCache:
         """The current generation (read it *before* reading the rows); None when the cache fails."""
         if not self.enabled:
             return None
-        try:
-            value = cache.get(self.key)
-            if value is None:
-                cache.add(self.key, uuid.uuid4().hex, timeout=None)
-                value = cache.get(self.key)
-        except Exception as exc:  # any cache backend error: fall back to the database
-            cache_outage.failed(exc, fail_fast=False)  # logged once per interval, not per request
-            return None
-        return value
+        return read_generation(self.key)
 
     def get(self, key: str, generation: str | None) -> Any:
         """The entry stored under this generation and not expired, else MISS."""
@@ -89,13 +81,8 @@ class GenerationCache:
         """Invalidate every process's copies (and this one's, even if the shared cache fails)."""
         with self._lock:
             self._entries.clear()
-        if not self.enabled:
-            return
-        try:
-            cache.set(self.key, uuid.uuid4().hex, timeout=None)
-        except Exception as exc:  # as above: the copies here are dropped already
-            logger.warning("could not bump %s; other processes keep their copies up to the TTL", self.key)
-            cache_outage.failed(exc, fail_fast=False)
+        if self.enabled:
+            bump_generation(self.key)
 
     def bump_now_and_on_commit(self, using: str | None = None) -> None:
         """For a change being written: drop copies now, and again once other connections can see it."""
@@ -105,6 +92,34 @@ class GenerationCache:
     def clear_local(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+def read_generation(key: str) -> str | None:
+    """The generation stored under ``key`` (created on first use); None when the cache fails.
+
+    Shared by every per-process copy here and by the two-level cache (apps.core.cache), whose
+    per-user data versions are generations too.
+    """
+    try:
+        value = cache.get(key)
+        if value is None:
+            cache.add(key, uuid.uuid4().hex, timeout=None)
+            value = cache.get(key)
+    except Exception as exc:  # any cache backend error: fall back to the database
+        cache_outage.failed(exc, fail_fast=False)  # logged once per interval, not per request
+        return None
+    return value
+
+
+def bump_generation(key: str) -> bool:
+    """A new generation under ``key``: every copy tagged with the old one is dropped. False if the cache failed."""
+    try:
+        cache.set(key, uuid.uuid4().hex, timeout=None)
+    except Exception as exc:
+        logger.warning("could not bump %s; other processes keep their copies up to the TTL", key)
+        cache_outage.failed(exc, fail_fast=False)
+        return False
+    return True
 
 
 def reads_are_local() -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
+from django.utils import timezone
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
@@ -35,6 +36,7 @@ from pydantic import ValidationError
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, PermissionDenied
+from apps.core.cache import digest
 from apps.core.fields import NO_NUL_PATTERN
 from apps.mcp_tools.auth import AccessTokenVerifier, DjangoAccessToken
 from apps.mcp_tools.context import (
@@ -183,7 +185,7 @@ def _run_tool(fn: Callable[..., Any], call: ToolCall, kwargs: dict[str, Any]) ->
         raise ServiceError(ToolDisabled(f"The tool {call.tool} is disabled.", extra={"tool": call.tool}))
     outcome, error_code = AuditEvent.Outcome.FAILURE, "internal_error"
     try:
-        result = fn(**kwargs)
+        result = _cached_call(fn, call, kwargs)
         outcome, error_code = AuditEvent.Outcome.SUCCESS, ""
         return result
     except ApplicationError as exc:
@@ -191,6 +193,41 @@ def _run_tool(fn: Callable[..., Any], call: ToolCall, kwargs: dict[str, Any]) ->
         raise ServiceError(exc) from exc
     finally:
         _audit(call, outcome, error_code)
+
+
+def _fingerprint(spec: ToolSpec | None) -> str:
+    """The code's part of a cache key: a tool changed by a deploy never reads its old results."""
+    if spec is None:
+        return ""
+    fn = spec.fn
+    return f"{fn.__module__}.{fn.__qualname__}:{fn.__annotations__.get('return', '')!s}:{SERVER_VERSION}"
+
+
+def _cached_call(fn: Callable[..., Any], call: ToolCall, kwargs: dict[str, Any]) -> Any:
+    """Run the tool, or answer from the two-level cache for a read-only tool named in TOOL_RESULT_CACHE_TOOLS.
+
+    Keyed by tool name, arguments, today's date and the caller; found only under the caller's
+    current data version, which every write service bumps (apps.core.cache.user_data_changed).
+    """
+    from apps.core.cache import two_level_cache, user_data_version_key, user_scope
+
+    ttl = settings.TOOL_RESULT_CACHE_SECONDS
+    spec = _server.specs.get(call.tool) if _server is not None else None
+    user_id = getattr(call.principal.user, "pk", None)
+    if ttl <= 0 or spec is None or not spec.read_only or call.tool not in settings.TOOL_RESULT_CACHE_TOOLS or not user_id:
+        return fn(**kwargs)
+    parts = {
+        "tool": call.tool,
+        "user": user_id,
+        "arguments": kwargs,
+        "today": timezone.localdate().isoformat(),  # "overdue" and "due today" change at midnight
+        "code": _fingerprint(spec),
+    }
+    result, _cached = two_level_cache.get_or_compute(
+        "tool", parts, lambda: fn(**kwargs), version_keys=[user_data_version_key(user_id)], ttl=ttl,
+        scope=user_scope(user_id),
+    )
+    return result
 
 
 def _instrumented(spec: ToolSpec) -> Callable[..., Any]:
@@ -298,8 +335,22 @@ class TodoMCPServer(MCPServer):
         self._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, _acknowledge_log_level)
 
     async def list_tools(self):
+        principal = _token_principal() or bound_principal()
+        found = await run_db(principal, _listing_lookup, principal, self._code_version)
+        if found is not None and found.hit:
+            return found.value
+        listed = await self._list_tools_fresh(principal)
+        if found is not None and not found.bypassed:
+            await run_db(principal, _listing_store, found, listed)
+        return listed
+
+    @functools.cached_property
+    def _code_version(self) -> str:
+        return digest(sorted((name, _fingerprint(spec), spec.description) for name, spec in self.specs.items()))
+
+    async def _list_tools_fresh(self, principal: Principal | None):
         tools = await super().list_tools()
-        states = await run_db(_token_principal() or bound_principal(), tool_states_or_defaults)
+        states = await run_db(principal, tool_states_or_defaults)
         listed = []
         for tool in tools:
             state = states.get(tool.name)
@@ -350,6 +401,26 @@ class TodoMCPServer(MCPServer):
             raise
         finally:
             end_call(token)
+
+
+def _listing_lookup(principal: Principal | None, code_version: str) -> Any:
+    """The caller's cached tool listing, under the registry's version (a tool switched off or renamed: a miss)."""
+    from apps.core.cache import two_level_cache, user_scope
+    from apps.mcp_tools.selectors import registry_snapshot
+
+    user_id = getattr(getattr(principal, "user", None), "pk", None)
+    # Without the registry's per-process copies their generation is never bumped: nothing to check against.
+    if settings.TOOL_LIST_CACHE_SECONDS <= 0 or not registry_snapshot.enabled or not user_id:
+        return None
+    return two_level_cache.lookup(
+        "tools", {"user": user_id, "code": code_version}, version_keys=[registry_snapshot.key], scope=user_scope(user_id)
+    )
+
+
+def _listing_store(found: Any, listed: Any) -> None:
+    from apps.core.cache import two_level_cache
+
+    two_level_cache.store(found, listed, ttl=settings.TOOL_LIST_CACHE_SECONDS)
 
 
 _server: TodoMCPServer | None = None

@@ -11,8 +11,8 @@ from apps.core.fields import StrictCharField
 from apps.core.ids import parse_object_id
 from apps.core.schema import error_responses
 from apps.keys.apis import KEY_ID_PARAMETER, ProviderKeyOutputSerializer
-from apps.providers.selectors import provider_preference_get, providers_for_user
-from apps.providers.services import provider_preference_set
+from apps.providers.selectors import answer_cache_allowed, provider_preference_get, providers_for_user
+from apps.providers.services import cache_preference_set, provider_preference_set
 from apps.providers.validation import provider_key_request_validation
 
 ProviderHealthSerializer = inline_serializer(
@@ -50,6 +50,7 @@ PreferenceOutputSerializer = inline_serializer(
         "provider": serializers.CharField(),
         "model": serializers.CharField(),
         "has_usable_key": serializers.BooleanField(),
+        "answer_cache": serializers.BooleanField(help_text="Whether your turns may be answered from the answer cache."),
     },
 )
 
@@ -57,12 +58,19 @@ PreferenceOutputSerializer = inline_serializer(
 class PreferenceInputSerializer(serializers.Serializer):
     provider = StrictCharField(not_blank=True, max_length=50)
     model = StrictCharField(required=False, allow_blank=True, max_length=100, default="")
+    answer_cache = serializers.BooleanField(required=False)
+
+
+class PreferencePatchSerializer(PreferenceInputSerializer):
+    """PATCH: fields left out stay as they are."""
+
+    provider = StrictCharField(required=False, not_blank=True, max_length=50)
 
 
 def _preference_body(user) -> dict:
     provider, model = provider_preference_get(user=user)
     usable = next((p["has_usable_key"] for p in providers_for_user(user=user) if p["name"] == provider.name), False)
-    return {"provider": provider.name, "model": model, "has_usable_key": usable}
+    return {"provider": provider.name, "model": model, "has_usable_key": usable, "answer_cache": answer_cache_allowed(user=user)}
 
 
 class ProviderListApi(APIView):
@@ -88,14 +96,28 @@ class PreferenceApi(APIView):
         operation_id="preferences_update",
         request=PreferenceInputSerializer,
         responses={200: PreferenceOutputSerializer, **error_responses(400)},
-        summary="Choose the provider and model for your next turns",
+        summary="Choose the provider and model for your next turns, and whether the answer cache may answer them",
     )
     def put(self, request):
-        data = PreferenceInputSerializer(data=request.data)
+        return self._update(request, PreferenceInputSerializer)
+
+    @extend_schema(
+        operation_id="preferences_partial_update",
+        request=PreferencePatchSerializer,
+        responses={200: PreferenceOutputSerializer, **error_responses(400)},
+        summary="Change some of your preferences, e.g. {\"answer_cache\": false}; fields left out stay as they are",
+    )
+    def patch(self, request):
+        return self._update(request, PreferencePatchSerializer)
+
+    def _update(self, request, serializer_class):
+        data = serializer_class(data=request.data)
         data.is_valid(raise_exception=True)
-        provider_preference_set(
-            user=request.user, provider_name=data.validated_data["provider"], model=data.validated_data["model"] or None
-        )
+        values = data.validated_data
+        if "provider" in values:
+            provider_preference_set(user=request.user, provider_name=values["provider"], model=values["model"] or None)
+        if "answer_cache" in values:
+            cache_preference_set(user=request.user, answer_cache=values["answer_cache"])
         return Response(_preference_body(request.user))
 
 

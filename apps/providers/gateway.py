@@ -62,6 +62,8 @@ class AttemptRecord:
     waited_seconds: float = 0.0
     cached: bool = False
     fallback: bool = False
+    cache_status: str = ""  # the answer cache's part: hit | miss | "" (see AnswerCachePolicy)
+    cost_saved: Decimal = Decimal("0")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +80,7 @@ class AttemptRecord:
             "waited_seconds": round(self.waited_seconds, 3),
             "cached": self.cached,
             "fallback": self.fallback,
+            "cache_status": self.cache_status,
         }
 
 
@@ -173,7 +176,9 @@ class Pipeline:
                     self._skipped(attempt, asked[:-1], "answered without a call")
                     if stream and verdict.reply.text:
                         yield TextDelta(verdict.reply.text)  # a short-circuited answer streams like a fresh one
-                    return self._succeeded(attempt, verdict.reply, latency=0.0, cached=verdict.cached, price=verdict.cost)
+                    # Only the policies asked hear of it: nothing was sent, so a breaker or a limit learns nothing.
+                    return self._succeeded(attempt, verdict.reply, latency=0.0, cached=verdict.cached, price=verdict.cost,
+                                           notify=asked)
                 if verdict is not None:
                     self._skipped(attempt, asked[:-1], verdict.reason)
                     self._record(attempt, verdict.outcome, reason=verdict.reason)
@@ -257,14 +262,15 @@ class Pipeline:
             policy.after_skip(attempt, reason)
 
     def _succeeded(
-        self, attempt: Attempt, reply: CompletionReply, *, latency: float, cached: bool = False, price: Decimal | None = None
+        self, attempt: Attempt, reply: CompletionReply, *, latency: float, cached: bool = False, price: Decimal | None = None,
+        notify: list[GatewayPolicy] | None = None,
     ) -> CompletionReply:
         ctx, provider = attempt.context, attempt.provider
         if price is None:
             price = cost(reply.usage, provider.price_input_per_million, provider.price_output_per_million)
         self._record(attempt, "success", latency=latency, reply=reply, price=price, cached=cached)
         ctx.calls.append(CallRecord(provider=provider, model=attempt.step.model, reply=reply, cost=price, cached=cached))
-        for policy in self.policies:
+        for policy in self.policies if notify is None else notify:
             policy.after_success(attempt, reply)
         return reply
 
@@ -296,6 +302,8 @@ class Pipeline:
                 waited_seconds=attempt.waited_seconds,
                 cached=cached,
                 fallback=ctx.position > 0,
+                cache_status=attempt.notes.get("cache_status", "") if outcome == "success" else "",
+                cost_saved=attempt.notes.get("cost_saved", Decimal("0")),
             )
         )
 

@@ -56,6 +56,12 @@ def validate_provider_base_url(value: str) -> None:
     raise ValidationError(f"A base URL must be https, not {scheme or 'schemeless'}.", code="invalid_scheme")
 
 
+class AnswerCacheMode(models.TextChoices):
+    OFF = "off", "Never"
+    TEMPERATURE_ZERO = "temperature_zero", "Calls at temperature 0"
+    ALWAYS = "always", "Every call"
+
+
 class ProviderConfig(models.Model):
     name = models.SlugField(max_length=50, unique=True, validators=[RegexValidator(r"^[a-z0-9][a-z0-9_-]*$")])
     display_name = models.CharField(max_length=100, blank=True)
@@ -76,6 +82,15 @@ class ProviderConfig(models.Model):
     price_output_per_million = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
     timeout_seconds = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1), MaxValueValidator(600)])
     enabled = models.BooleanField(default=True)
+    answer_cache = models.CharField(
+        max_length=20,
+        choices=AnswerCacheMode.choices,
+        default=AnswerCacheMode.TEMPERATURE_ZERO,
+        help_text="Which calls' answers are kept and reused for the same user and the same input (README: The cache).",
+    )
+    answer_cache_ttl_seconds = models.PositiveIntegerField(
+        "answer cache TTL (seconds)", default=600, validators=[MinValueValidator(1), MaxValueValidator(7 * 86400)]
+    )
     fallback_order = models.PositiveIntegerField(
         default=100, help_text="Lower comes first when a provider fails and the chat falls over to another."
     )
@@ -112,3 +127,14 @@ class ProviderPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.provider_id}/{self.model}"
+
+
+class CachePreference(models.Model):
+    """Whether a user's chat turns may be answered from the answer cache (default: yes)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cache_preference")
+    answer_cache = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: answer cache {'on' if self.answer_cache else 'off'}"

@@ -12,7 +12,7 @@ cache join by adding a class to ``PROVIDER_GATEWAY_POLICIES``; the loop does not
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ from django.utils.module_loading import import_string
 from apps.providers import state
 from apps.providers.errors import ProviderError
 from apps.providers.models import ProviderConfig, ProviderKind
-from apps.providers.types import CompletionReply, CompletionRequest
+from apps.providers.types import CompletionReply, CompletionRequest, Usage
 
 if TYPE_CHECKING:
     from apps.providers.gateway import CallContext
@@ -213,3 +213,96 @@ def _policy_class(path: str) -> type[GatewayPolicy]:
 def load_policies(paths: list[str] | None = None) -> list[GatewayPolicy]:
     """Fresh instances of the policies named in ``PROVIDER_GATEWAY_POLICIES``, in order."""
     return [_policy_class(path)() for path in (settings.PROVIDER_GATEWAY_POLICIES if paths is None else paths)]
+
+
+class AnswerCachePolicy(GatewayPolicy):
+    """Answer from the two-level cache when this user sent exactly this input to this provider and model before.
+
+    First in the list: a hit opens no key and spends no limit. The key hashes everything the
+    model sees (system prompt, history with its tool results, tool specs, call parameters), the
+    provider and model, and the user: one user's answer is never served to another. A cached
+    answer that asks for tool calls is returned as it is, so the turn runs those calls again
+    through MCP: a write the user asked for is never skipped.
+    """
+
+    def __init__(self) -> None:
+        self._user_allows: bool | None = None  # the user's preference, read once per turn
+
+    def before_attempt(self, attempt: Attempt) -> Verdict | None:
+        from apps.core.cache import two_level_cache
+
+        ttl = self._ttl(attempt)
+        if not ttl:
+            return None
+        found = two_level_cache.lookup("answer", answer_key_parts(attempt), version_keys=[_answers_version_key()],
+                                       scope="answers")
+        if found.bypassed:
+            return None
+        if not found.hit:
+            attempt.notes["answer_cache"] = (found, ttl)
+            attempt.notes["cache_status"] = "miss"
+            return None
+        reply, fresh_cost = found.value
+        attempt.notes["cache_status"] = "hit"
+        attempt.notes["cost_saved"] = fresh_cost
+        # Nothing was used or paid this time; no rate-limit headers were read.
+        return short_circuit(replace(reply, usage=Usage(), rate_limit_wait=None), cost=Decimal("0"))
+
+    def after_success(self, attempt: Attempt, reply: CompletionReply) -> None:
+        from apps.core.cache import two_level_cache
+        from apps.providers.pricing import cost
+
+        pending = attempt.notes.pop("answer_cache", None)
+        if pending is None or reply.finish_reason not in ("stop", "tool_calls"):
+            return  # a cut-off ("length") or empty answer is not worth repeating
+        if not reply.text.strip() and not reply.tool_calls:
+            return
+        found, ttl = pending
+        provider = attempt.provider
+        fresh_cost = cost(reply.usage, provider.price_input_per_million, provider.price_output_per_million)
+        two_level_cache.store(found, (replace(reply, rate_limit_wait=None), fresh_cost), ttl=ttl)
+
+    def _ttl(self, attempt: Attempt) -> int:
+        """The provider's answer TTL when this call may be cached, else 0."""
+        from apps.providers.models import AnswerCacheMode
+
+        provider = attempt.provider
+        if not settings.ANSWER_CACHE_ENABLED or attempt.step.is_offline or attempt.context.options.get("no_cache"):
+            return 0
+        mode = getattr(provider, "answer_cache", AnswerCacheMode.OFF)
+        if mode == AnswerCacheMode.OFF:
+            return 0
+        if mode == AnswerCacheMode.TEMPERATURE_ZERO and attempt.request.temperature != 0:
+            return 0
+        user = attempt.context.user
+        if user is None or not getattr(user, "pk", None):
+            return 0
+        if self._user_allows is None:
+            from apps.providers.selectors import answer_cache_allowed
+
+            self._user_allows = answer_cache_allowed(user=user)
+        return int(provider.answer_cache_ttl_seconds) if self._user_allows else 0
+
+
+def _answers_version_key() -> str:
+    from apps.core.cache import ANSWERS_VERSION_KEY
+
+    return ANSWERS_VERSION_KEY
+
+
+def answer_key_parts(attempt: Attempt) -> dict[str, Any]:
+    """Everything the model sees, normalized (JSON-able; dict key order does not count), plus who asks."""
+    request, provider = attempt.request, attempt.provider
+    return {
+        "user": attempt.context.user.pk,
+        "provider": [provider.pk, provider.name, provider.kind, provider.base_url],
+        "model": request.model,
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "messages": [
+            [m.role, m.content, m.tool_call_id, m.name, m.is_error,
+             [[c.id, c.name, c.arguments if c.arguments is not None else c.raw_arguments] for c in m.tool_calls]]
+            for m in request.messages
+        ],
+        "tools": [[t.name, t.description, t.input_schema] for t in request.tools],
+    }

@@ -66,3 +66,11 @@ def provider_fallback_chain(*, user, first: ProviderConfig) -> list[ProviderConf
     if first.kind != ProviderKind.OFFLINE:
         chain.append(provider_offline())
     return chain
+
+
+def answer_cache_allowed(*, user) -> bool:
+    """Whether the user lets their turns be answered from the answer cache (yes unless they turned it off)."""
+    from apps.providers.models import CachePreference
+
+    value = CachePreference.objects.filter(user=user).values_list("answer_cache", flat=True).first()
+    return True if value is None else bool(value)

@@ -54,6 +54,16 @@ def provider_preference_set(*, user, provider_name: str, model: str | None = Non
     return preference
 
 
+def cache_preference_set(*, user, answer_cache: bool):
+    """Let (or stop) the user's next turns be answered from the answer cache."""
+    from apps.providers.models import CachePreference
+
+    with transaction.atomic():
+        preference, _ = CachePreference.objects.update_or_create(user=user, defaults={"answer_cache": bool(answer_cache)})
+        audit_record(actor=user, action="cache_preference.set", target=preference, metadata={"answer_cache": bool(answer_cache)})
+    return preference
+
+
 # -- provider configs (admin and configure_provider) --------------------------------------------------
 
 AUDITED_FIELDS = (
@@ -68,6 +78,8 @@ AUDITED_FIELDS = (
     "timeout_seconds",
     "enabled",
     "fallback_order",
+    "answer_cache",
+    "answer_cache_ttl_seconds",
 )
 _SECRETISH_QUERY = re.compile(r"key|token|secret|sig|password|auth", re.I)
 

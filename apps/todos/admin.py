@@ -3,6 +3,7 @@ from django.db import transaction
 
 from apps.audit.services import audit_record
 from apps.core.admin_display import WrappingListMixin, shortened
+from apps.core.cache import user_data_changed
 from apps.todos.models import PRIORITY_RANKS, Task
 
 
@@ -30,11 +31,15 @@ class TaskAdmin(WrappingListMixin, admin.ModelAdmin):
                 target=obj,
                 metadata={"fields": sorted(form.changed_data), "owner": obj.owner.username},
             )
+            user_data_changed(user=obj.owner_id)
+            if change and "owner" in form.changed_data and form.initial.get("owner"):
+                user_data_changed(user=form.initial["owner"])  # the task left that user's list
 
     def delete_model(self, request, obj):
         with transaction.atomic():
             audit_record(actor=request.user, action="task.admin_delete", target=obj, metadata={"owner": obj.owner.username})
             super().delete_model(request, obj)
+            user_data_changed(user=obj.owner_id)
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():

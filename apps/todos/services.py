@@ -1,4 +1,9 @@
-"""Writes of tasks, lists, labels, reminders and settings: each is atomic and writes its audit event in the same transaction."""
+"""Writes of tasks, lists, labels, reminders and settings: each is atomic and writes its audit event in the same transaction.
+
+Every write also calls ``user_data_changed(user=...)`` (apps.core.cache): that user's cached tool
+results (list_tasks, get_task, task_statistics, ...) are dropped in every process. A new write
+service must call it too (tests/todos/test_cache_bumps.py checks).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.core.cache import user_data_changed
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.fields import ASCII_WHITESPACE
 from apps.todos.models import (
@@ -129,6 +135,7 @@ def todo_settings_update(*, user, time_zone: str = _UNSET, email_reminders: bool
     if changed:
         current.save(update_fields=changed)
         audit_record(actor=user, action="todo_settings.update", target=current, metadata={"fields": changed})
+        user_data_changed(user=user)
         if "time_zone" in changed:
             _reschedule_user_reminders(user=user)
     return current
@@ -194,6 +201,7 @@ def task_list_create(*, user, name: str) -> TaskList:
     except IntegrityError:
         raise Conflict("You already have a list with that name.", code="list_exists", extra={"name": name}) from None
     audit_record(actor=user, action="task_list.create", target=created)
+    user_data_changed(user=user)
     return created
 
 
@@ -211,6 +219,7 @@ def task_list_rename(*, user, list_id: int, name: str) -> TaskList:
     found.name = name
     found.save(update_fields=["name"])
     audit_record(actor=user, action="task_list.rename", target=found)
+    user_data_changed(user=user)
     return found
 
 
@@ -222,6 +231,7 @@ def task_list_delete(*, user, list_id: int) -> int:
         raise ValidationFailed("The Inbox cannot be deleted.", code="inbox_fixed", extra={"list_id": list_id})
     moved = Task.objects.filter(owner=user, task_list=found).update(task_list=task_list_inbox(user=user))
     audit_record(actor=user, action="task_list.delete", target=found, metadata={"tasks_moved": moved})
+    user_data_changed(user=user)
     found.delete()
     return moved
 
@@ -264,6 +274,7 @@ def label_rename(*, user, label_id: int, name: str) -> Label:
     label.name = name
     label.save(update_fields=["name"])
     audit_record(actor=user, action="label.rename", target=label)
+    user_data_changed(user=user)
     return label
 
 
@@ -274,6 +285,7 @@ def label_delete(*, user, label_id: int) -> None:
     if label is None:
         raise NotFound("Label not found.", code="label_not_found", extra={"label_id": label_id})
     audit_record(actor=user, action="label.delete", target=label)
+    user_data_changed(user=user)
     label.delete()
 
 
@@ -376,6 +388,7 @@ def task_create(
     if reminders:
         _set_reminders(user=user, task=task, reminders=reminders)
     audit_record(actor=user, action="task.create", target=task, metadata={"priority": task.priority})
+    user_data_changed(user=user)
     return task
 
 
@@ -463,6 +476,7 @@ def task_update(
     if {"due_date", "due_time"} & set(changed) and reminders is _UNSET:
         _reschedule(task, user_zone(user))
     audit_record(actor=user, action="task.update", target=task, metadata={"fields": changed})
+    user_data_changed(user=user)
     return task
 
 
@@ -502,11 +516,13 @@ def task_complete(*, user, task_id: int) -> Task:
         audit_record(
             actor=user, action="task.complete", target=task, metadata={"recurring": True, "next": str(task.due_date)}
         )
+        user_data_changed(user=user)
         return task
     task.completed = True
     task.completed_at = now
     task.save(update_fields=["completed", "completed_at", "updated_at"])
     audit_record(actor=user, action="task.complete", target=task)
+    user_data_changed(user=user)
     return task
 
 
@@ -525,6 +541,7 @@ def task_uncomplete(*, user, task_id: int) -> Task:
             latest.delete()
         task.save(update_fields=["completed", "completed_at", "updated_at"])
         audit_record(actor=user, action="task.uncomplete", target=task)
+        user_data_changed(user=user)
         return task
     if not task.recurrence or latest is None:
         return task
@@ -533,6 +550,7 @@ def task_uncomplete(*, user, task_id: int) -> Task:
     task.save(update_fields=["due_date", "due_time", "updated_at"])
     _reschedule(task, user_zone(user))
     audit_record(actor=user, action="task.uncomplete", target=task, metadata={"recurring": True})
+    user_data_changed(user=user)
     return task
 
 
@@ -573,6 +591,7 @@ def notifications_mark_read(*, user, notification_ids: Sequence[int] | None = No
     qs = Notification.objects.filter(owner=user, read_at__isnull=True)
     if notification_ids is not None:
         qs = qs.filter(pk__in=list(notification_ids)[:100])
+    user_data_changed(user=user)
     return qs.update(read_at=timezone.now())
 
 
@@ -621,4 +640,5 @@ def task_delete(*, user, task_id: int) -> None:
     """Delete one of the user's tasks."""
     task = _locked_task(user=user, task_id=task_id)
     audit_record(actor=user, action="task.delete", target=task, metadata={"title_length": len(task.title)})
+    user_data_changed(user=user)
     task.delete()

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.audit.selectors import turns_by_day, usage_by_day, usage_quota_status
+from apps.audit.selectors import turns_by_day, usage_by_day, usage_cache_summary, usage_quota_status
 from apps.chat.selectors import conversation_get, conversation_list, message_list
 from apps.chat.services import chat_turn_stream, conversation_delete
 from apps.core.errors import ApplicationError, NotFound, ValidationFailed
@@ -322,6 +322,7 @@ def usage(request: HttpRequest) -> HttpResponse:
         ],
         "banners": presenters.quota_banners(quotas),
         "days": USAGE_DAYS,
+        "cache": usage_cache_summary(user=request.user, days=USAGE_DAYS),
         "turns_chart": chart(turns, value=lambda r: r["turns"], fmt=presenters.format_count),
         "tokens_chart": chart(rows, value=lambda r: r["input_tokens"] + r["output_tokens"], fmt=presenters.format_tokens),
         "cost_chart": chart(rows, value=lambda r: r["cost"], fmt=presenters.format_cost),

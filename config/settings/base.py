@@ -239,6 +239,7 @@ KEY_ENCRYPTION_KEYS = read_master_keys(env.str("KEY_ENCRYPTION_KEYS", default=""
 PROVIDER_GATEWAY_POLICIES = env.list(
     "PROVIDER_GATEWAY_POLICIES",
     default=[
+        "apps.providers.policies.AnswerCachePolicy",
         "apps.providers.policies.CooldownPolicy",
         "apps.providers.policies.CircuitBreakerPolicy",
         "apps.providers.policies.RetryPolicy",
@@ -297,6 +298,17 @@ ACCESS_TOKEN_TOUCH_INTERVAL_SECONDS = 60
 # (Redis); the TTL only bounds changes made behind the ORM's back. 0 turns the copies off.
 ACCESS_TOKEN_CACHE_SECONDS = env.int("ACCESS_TOKEN_CACHE_SECONDS", default=30)
 MCP_REGISTRY_CACHE_SECONDS = env.int("MCP_REGISTRY_CACHE_SECONDS", default=30)
+# The two-level cache (apps.core.cache, README "The cache"): L1 in each process in front of L2
+# (the cache above). Answers are cached only for providers whose `answer_cache` allows it, for
+# that provider's TTL; tool results until the user's next task write, at most this long.
+CACHE_L1_MAX_ENTRIES = env.int("CACHE_L1_MAX_ENTRIES", default=2048)
+CACHE_L1_TTL_SECONDS = env.float("CACHE_L1_TTL_SECONDS", default=5.0)
+ANSWER_CACHE_ENABLED = env.bool("ANSWER_CACHE_ENABLED", default=True)
+TOOL_RESULT_CACHE_SECONDS = env.int("TOOL_RESULT_CACHE_SECONDS", default=300)
+TOOL_RESULT_CACHE_TOOLS = env.list("TOOL_RESULT_CACHE_TOOLS", default=["list_tasks", "get_task", "task_statistics"])
+TOOL_LIST_CACHE_SECONDS = env.int("TOOL_LIST_CACHE_SECONDS", default=300)
+# The chat's sampling temperature: 0 makes its calls cacheable under the default `answer_cache`.
+CHAT_TEMPERATURE = env.float("CHAT_TEMPERATURE", default=0.0)
 # MCP calls using the database at once per server process; 0 = 1 on SQLite, 8 otherwise.
 MCP_DATABASE_THREADS = env.int("MCP_DATABASE_THREADS", default=0)
 # The interpreter's thread switch interval in the ASGI server process (config.asgi). The event

@@ -30,4 +30,5 @@ if REDIS_URL := env.str("REDIS_URL", default=""):
     import uuid
 
     # Each test run gets its own key space, so parallel or repeated runs never see each other's keys.
-    CACHES["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex[:8]}"  # noqa: F405
+    # TEST_CACHE_KEY_PREFIX lets a test's server processes share one key space (apps.core.cache tests).
+    CACHES["default"]["KEY_PREFIX"] = env.str("TEST_CACHE_KEY_PREFIX", default="") or f"test-{uuid.uuid4().hex[:8]}"  # noqa: F405

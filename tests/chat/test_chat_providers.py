@@ -111,7 +111,7 @@ def test_a_conversation_switched_from_openai_to_anthropic_keeps_its_history(clie
 def test_switching_the_preference_applies_from_the_next_turn(client_a, keyed_user, providers_at_fake):
     response = client_a.put("/api/v1/preferences/", {"provider": "anthropic", "model": "claude-sonnet-4-6"}, format="json")
     assert response.status_code == 200 and response.json() == {
-        "provider": "anthropic", "model": "claude-sonnet-4-6", "has_usable_key": True,
+        "provider": "anthropic", "model": "claude-sonnet-4-6", "has_usable_key": True, "answer_cache": True,
     }
     providers_at_fake.reply_text("anthropic", "Hello.")
     answer = post_chat(client_a, "hi")

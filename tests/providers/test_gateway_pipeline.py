@@ -8,6 +8,7 @@ from django.test import override_settings
 from apps.providers.errors import ProviderError
 from apps.providers.gateway import Pipeline
 from apps.providers.policies import (
+    AnswerCachePolicy,
     CircuitBreakerPolicy,
     CooldownPolicy,
     GatewayPolicy,
@@ -37,7 +38,7 @@ class Spy(GatewayPolicy):
 
 
 def test_the_default_policies_come_from_the_setting_in_its_order():
-    assert [type(p) for p in load_policies()] == [CooldownPolicy, CircuitBreakerPolicy, RetryPolicy]
+    assert [type(p) for p in load_policies()] == [AnswerCachePolicy, CooldownPolicy, CircuitBreakerPolicy, RetryPolicy]
     with override_settings(PROVIDER_GATEWAY_POLICIES=["apps.providers.policies.RetryPolicy"]):
         assert [type(p) for p in load_policies()] == [RetryPolicy]
 

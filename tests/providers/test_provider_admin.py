@@ -41,6 +41,8 @@ def _form_data(provider: ProviderConfig, **changes) -> dict[str, str]:
         "price_output_per_million": str(provider.price_output_per_million),
         "timeout_seconds": str(provider.timeout_seconds),
         "fallback_order": str(provider.fallback_order),
+        "answer_cache": provider.answer_cache,
+        "answer_cache_ttl_seconds": str(provider.answer_cache_ttl_seconds),
     }
     if provider.enabled:
         data["enabled"] = "on"

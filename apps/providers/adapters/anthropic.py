@@ -115,8 +115,7 @@ class AnthropicAdapter(SdkAdapter):
                 {"name": tool.name, "description": tool.description, "input_schema": tool.input_schema}
                 for tool in request.tools
             ]
-        if request.temperature is not None:
-            kwargs["temperature"] = request.temperature
+        # No temperature: the anthropic 2.x SDK has no such parameter (a TypeError before anything is sent).
         return kwargs
 
     def _create(self, client: anthropic.Anthropic, kwargs: dict[str, Any], *, stream: bool) -> Any:
