@@ -22,7 +22,7 @@ from apps.audit.selectors import (
     usage_totals_by_model,
 )
 from apps.core.errors import NotFound, PermissionDenied
-from apps.core.fields import QueryIntegerField
+from apps.core.fields import QueryIntegerField, StrictCharField
 from apps.core.pagination import validated_query
 from apps.core.schema import error_responses
 
@@ -116,10 +116,10 @@ CSV_COLUMNS = ("id", "created_at", "actor_username", "action", "target_type", "t
 class AuditFilterSerializer(serializers.Serializer):
     since = serializers.DateTimeField(required=False, help_text="Events at or after this time.")
     until = serializers.DateTimeField(required=False, help_text="Events before this time.")
-    action = serializers.CharField(required=False, max_length=64, help_text='An action ("chat.turn"), or a prefix ending in "." ("provider.").')
-    provider = serializers.CharField(required=False, max_length=50)
+    action = StrictCharField(required=False, max_length=64, help_text='An action ("chat.turn"), or a prefix ending in "." ("provider.").')
+    provider = StrictCharField(required=False, max_length=50)
     outcome = serializers.ChoiceField(required=False, choices=AuditEvent.Outcome.choices)
-    user = serializers.CharField(required=False, max_length=150, help_text="A user name (staff; others only ever see their own events).")
+    user = StrictCharField(required=False, max_length=150, help_text="A user name (staff; others only ever see their own events).")
 
 
 class AuditListParamsSerializer(AuditFilterSerializer):
@@ -241,7 +241,7 @@ class AuditReportDownloadApi(APIView):
     @extend_schema(
         operation_id="audit_reports_download",
         responses={(200, "text/csv"): OpenApiResponse(response=OpenApiTypes.STR),
-                   (200, "text/html"): OpenApiResponse(response=OpenApiTypes.STR), **error_responses(404)},  # fmt: skip
+                   (200, "text/html"): OpenApiResponse(response=OpenApiTypes.STR), **error_responses(400, 404)},  # fmt: skip
         summary="One report's CSV or HTML (staff)",
     )
     def get(self, request, report_id: int, kind: str):
