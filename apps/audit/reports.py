@@ -17,6 +17,7 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent, AuditReport, UsageRecord
 
 TOOL_CALL_ACTION = "mcp.tool_call"
+_CENT_MICRO = Decimal("1e-8")  # the cost column's precision
 LIMIT_HIT_ACTION = "limit.hit"
 
 
@@ -53,7 +54,7 @@ def report_summary(*, start: datetime, end: datetime) -> dict:
         )
         return [
             {**{g.replace("user__", ""): r[g] for g in group}, "calls": r["calls"], "input_tokens": r["input_tokens"] or 0,
-             "output_tokens": r["output_tokens"] or 0, "cost": str(r["cost"] or Decimal("0"))}
+             "output_tokens": r["output_tokens"] or 0, "cost": str((r["cost"] or Decimal("0")).quantize(_CENT_MICRO))}
             for r in rows
         ]  # fmt: skip
 

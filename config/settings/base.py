@@ -218,7 +218,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 # `make run` sets CELERY_BROKER_URL=filesystem:// so its worker and beat need no server: messages
 # are files under .local/celery (kombu's filesystem transport).
 if CELERY_BROKER_URL.startswith("filesystem:"):
-    _celery_dir = BASE_DIR / ".local" / "celery"
+    _celery_dir = Path(env.str("CELERY_FILESYSTEM_DIR", default=str(BASE_DIR / ".local" / "celery")))
     for _sub in ("queue", "processed"):
         (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
