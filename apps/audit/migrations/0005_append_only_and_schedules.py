@@ -61,6 +61,7 @@ SCHEDULES = [
     ("audit: weekly report", "apps.audit.tasks.audit_report_task", ("30", "0", "1"), '{"period": "weekly"}'),
     ("audit: seal checkpoint", "apps.audit.tasks.audit_checkpoint_seal_task", ("*", "*", "*"), "{}"),
     ("audit: retention purge", "apps.audit.tasks.audit_retention_purge_task", ("45", "3", "*"), "{}"),
+    ("audit: verify chain", "apps.audit.tasks.audit_verify_task", ("0", "4", "*"), "{}"),
 ]
 
 
