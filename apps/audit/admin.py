@@ -69,17 +69,10 @@ class AuditReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("period", "empty")
     fields = ("period", "period_start", "period_end", "empty", "created_at", "emailed_at", "summary")
     readonly_fields = fields
-    actions = ["download_csv", "download_html"]
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def get_actions(self, request):
-        # Downloads only (the read-only mixin would hide the changelist actions otherwise).
-        return super().get_actions(request)
+    actions = ["download_csv", "download_html"]  # view-only otherwise: reports are made by the task
 
     def _download(self, queryset, kind: str):
-        report = queryset.order_by("-period_start").first()
+        report = queryset.order_by("-period_start").first()  # the newest of the selected ones
         body = report.csv if kind == "csv" else report.html
         response = HttpResponse(body, content_type="text/csv" if kind == "csv" else "text/html")
         response["Content-Disposition"] = f'attachment; filename="report-{report.period}-{report.period_start:%Y-%m-%d}.{kind}"'
