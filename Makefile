@@ -37,11 +37,16 @@ demo: migrate
 admin: migrate
 	$(BIN)/python manage.py createsuperuser $(if $(DJANGO_SUPERUSER_PASSWORD),--noinput --email "$${DJANGO_SUPERUSER_EMAIL:-admin@localhost}")
 
-# The embedded default: SQLite, local-memory cache, eager Celery, offline provider.
+# The embedded default: SQLite, local-memory cache, offline provider, and a Celery worker with
+# beat (reports, audit checkpoints, retention) on kombu's filesystem broker under .local/celery,
+# so schedules run with no server installed. CELERY_BROKER_URL set: that broker instead.
 run: demo
 	$(BIN)/python manage.py collectstatic --noinput -v 0
 	@echo "Serving on http://$(HOST):$(PORT)/  (chat: /chat/ as demo / demo-password; API docs: /api/docs/ and /api/redoc/)"
 	@echo "Admin: http://$(HOST):$(PORT)/admin/  (no account yet? run 'make admin', in another terminal if you like: it asks for a name and password)"
+	export CELERY_BROKER_URL="$${CELERY_BROKER_URL:-filesystem://}"; \
+	$(BIN)/celery -A config worker -B --loglevel=WARNING --concurrency=1 -s .local/celerybeat-schedule & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT)
 
 test: install

@@ -29,3 +29,22 @@ def make_task(owner, **fields) -> Task:
 
 def make_token(user, name: str = "tests") -> str:
     return access_token_create(user=user, name=name).plaintext
+
+
+def audit_events_backdate(queryset, created_at) -> None:
+    """Move audit events back in time, for tests of time windows (the trail itself refuses updates).
+
+    Raw SQL past the append-only guard and, on PostgreSQL, the trigger's purge flag; the row hashes
+    are not recomputed, so audit_verify would (rightly) call these rows altered.
+    """
+    from django.db import connection, transaction
+
+    ids = list(queryset.values_list("pk", flat=True))
+    if not ids:
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL todoassist.audit_purge = 'on'")
+        cursor.execute(
+            f"UPDATE audit_auditevent SET created_at = %s WHERE id IN ({', '.join(['%s'] * len(ids))})", [created_at, *ids]
+        )

@@ -1,12 +1,27 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponse
+from django_celery_beat import admin as beat_admin
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from apps.audit.models import AuditEvent, UsageRecord
+from apps.audit.admin_mixins import AuditedAdminMixin
+from apps.audit.models import AuditCheckpoint, AuditEvent, AuditReport, AuditVerification, UsageRecord
 from apps.audit.selectors import usage_cache_summary
 from apps.core.admin_display import WrappingListMixin, shortened
 
 
+class ReadOnlyAdminMixin:
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(WrappingListMixin, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, WrappingListMixin, admin.ModelAdmin):
     """Read-only: the trail is evidence, so nobody edits or deletes it from the console."""
 
     # Outcome before the long columns and the target in one column: with cells that wrap, every
@@ -16,19 +31,23 @@ class AuditEventAdmin(WrappingListMixin, admin.ModelAdmin):
     search_fields = ("actor_username", "action", "target_id", "request_id")
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
+    actions = None
 
     @admin.display(description="target", ordering="target_type")
     def target(self, obj: AuditEvent) -> str:
         return shortened(f"{obj.target_type} {obj.target_id}".strip())
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def changelist_view(self, request, extra_context=None):
+        last = AuditVerification.objects.first()
+        if last is None:
+            self.message_user(request, "The audit chain has not been verified yet (manage.py audit_verify).", messages.WARNING)
+        elif last.ok:
+            self.message_user(request, f"Audit chain last verified {last.created_at:%Y-%m-%d %H:%M:%S} UTC: ok "
+                              f"({last.checked_rows} rows, {last.checked_checkpoints} checkpoints).", messages.SUCCESS)  # fmt: skip
+        else:
+            self.message_user(request, f"Audit chain last verified {last.created_at:%Y-%m-%d %H:%M:%S} UTC: BROKEN — "
+                              f"{last.problem}", messages.ERROR)  # fmt: skip
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(UsageRecord)
@@ -55,3 +74,62 @@ class UsageRecordAdmin(WrappingListMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("last_id", "first_id", "row_count", "created_at", "purged", "digest")
+    readonly_fields = [f.name for f in AuditCheckpoint._meta.fields]
+    actions = None
+
+
+@admin.register(AuditVerification)
+class AuditVerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "ok", "checked_rows", "checked_checkpoints", "problem")
+    readonly_fields = [f.name for f in AuditVerification._meta.fields]
+    actions = None
+
+
+@admin.register(AuditReport)
+class AuditReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("period", "period_start", "empty", "created_at", "emailed_at")
+    list_filter = ("period", "empty")
+    fields = ("period", "period_start", "period_end", "empty", "created_at", "emailed_at", "summary")
+    readonly_fields = fields
+    actions = ["download_csv", "download_html"]  # view-only otherwise: reports are made by the task
+
+    def _download(self, queryset, kind: str):
+        report = queryset.order_by("-period_start").first()  # the newest of the selected ones
+        body = report.csv if kind == "csv" else report.html
+        response = HttpResponse(body, content_type="text/csv" if kind == "csv" else "text/html")
+        response["Content-Disposition"] = f'attachment; filename="report-{report.period}-{report.period_start:%Y-%m-%d}.{kind}"'
+        return response
+
+    @admin.action(description="Download the report as CSV")
+    def download_csv(self, request, queryset):
+        return self._download(queryset, "csv")
+
+    @admin.action(description="Download the report as HTML")
+    def download_html(self, request, queryset):
+        return self._download(queryset, "html")
+
+
+# Schedules (reports, checkpoints, purge) are edited here: every change goes on the trail.
+for _model in (PeriodicTask, CrontabSchedule, IntervalSchedule):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+@admin.register(PeriodicTask)
+class AuditedPeriodicTaskAdmin(AuditedAdminMixin, beat_admin.PeriodicTaskAdmin):
+    audit_action = "schedule.periodic_task"
+
+
+@admin.register(CrontabSchedule)
+class AuditedCrontabScheduleAdmin(AuditedAdminMixin, beat_admin.CrontabScheduleAdmin):
+    audit_action = "schedule.crontab"
+
+
+@admin.register(IntervalSchedule)
+class AuditedIntervalScheduleAdmin(AuditedAdminMixin, beat_admin.IntervalScheduleAdmin):
+    audit_action = "schedule.interval"

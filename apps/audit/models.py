@@ -2,6 +2,27 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
+
+
+class AppendOnlyError(Exception):
+    """The audit trail is append-only: rows are never changed or deleted (the retention purge aside)."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    # Both raise: the trail is evidence. The retention purge deletes with raw SQL under its flag.
+    def update(self, **kwargs):
+        # Deleting a user sets actor to NULL (on_delete=SET_NULL): actor is outside the row hash
+        # (actor_username keeps who it was), so that one change is allowed.
+        if kwargs.keys() == {"actor"} and kwargs["actor"] is None:
+            return super().update(**kwargs)
+        raise AppendOnlyError("audit events cannot be updated")
+
+    def delete(self):
+        raise AppendOnlyError("audit events cannot be deleted")
+
+    update.queryset_only = True
+    delete.queryset_only = True
 
 
 class AuditEvent(models.Model):
@@ -26,7 +47,13 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set by audit_record before the insert (not auto_now_add) so the row hash can cover it.
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # sha256 of the row's content, computed in Python at insert (no lock, no extra query);
+    # the minute checkpoints chain these hashes in id order.
+    row_hash = models.CharField(max_length=64, blank=True, editable=False)
+
+    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -37,6 +64,81 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_type}:{self.target_id} ({self.outcome})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise AppendOnlyError("audit events cannot be updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("audit events cannot be deleted")
+
+
+class AuditCheckpoint(models.Model):
+    """A seal over the audit rows first_id..last_id: the chained digest of their row hashes.
+
+    Written every minute by a beat task (audit_checkpoint_seal). digest = sha256(prev digest,
+    each row's id and hash in id order), so changing, removing or inserting a sealed row, or
+    rewriting an earlier checkpoint, breaks every digest from there on.
+    """
+
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField(unique=True)
+    row_count = models.PositiveIntegerField()
+    prev_digest = models.CharField(max_length=64, blank=True)
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Set when the retention purge removed this checkpoint's rows: the digest still links the chain.
+    purged = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-last_id"]
+
+    def __str__(self) -> str:
+        return f"audit rows {self.first_id}..{self.last_id} ({self.row_count})"
+
+
+class AuditVerification(models.Model):
+    """One run of audit_verify: when, how much it checked, and the first problem it found."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    ok = models.BooleanField()
+    checked_rows = models.PositiveIntegerField(default=0)
+    checked_checkpoints = models.PositiveIntegerField(default=0)
+    problem = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'BROKEN'}"
+
+
+class AuditReport(models.Model):
+    """A usage and audit summary over one day or week: a CSV and an HTML page, made once per period."""
+
+    class Period(models.TextChoices):
+        DAILY = "daily", "Daily"
+        WEEKLY = "weekly", "Weekly"
+
+    period = models.CharField(max_length=8, choices=Period.choices)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    empty = models.BooleanField(default=False)
+    csv = models.TextField()
+    html = models.TextField()
+    summary = models.JSONField(default=dict)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-period_start", "period"]
+        constraints = [
+            models.UniqueConstraint(fields=["period", "period_start"], name="audit_report_one_per_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period} report {self.period_start:%Y-%m-%d}"
 
 
 class UsageRecord(models.Model):

@@ -105,3 +105,60 @@ def usage_cache_summary(*, user=None, days: int = 30) -> dict:
         "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
         "cost_saved": totals["cost_saved"] or Decimal("0"),
     }
+
+
+def audit_event_filtered(*, user, since=None, until=None, action="", provider="", outcome="", username=""):
+    """The events a user may read (their own; staff: everyone's), with the API's filters, newest first."""
+    events = AuditEvent.objects.all() if user.is_staff else AuditEvent.objects.filter(actor=user)
+    if since is not None:
+        events = events.filter(created_at__gte=since)
+    if until is not None:
+        events = events.filter(created_at__lt=until)
+    if action:
+        # "provider." matches every provider.* action; a full name matches exactly.
+        events = events.filter(action__startswith=action) if action.endswith(".") else events.filter(action=action)
+    if provider:
+        events = events.filter(metadata__provider=provider)
+    if outcome:
+        events = events.filter(outcome=outcome)
+    if username:
+        events = events.filter(actor_username=username)
+    return events.order_by("-id")
+
+
+def usage_totals_by_model(*, user, days: int = 30) -> list[dict]:
+    since = timezone.now() - timedelta(days=days)
+    return _totals(UsageRecord.objects.filter(user=user, created_at__gte=since), "provider", "model")
+
+
+def usage_totals_by_conversation(*, user, days: int = 30) -> list[dict]:
+    """Tokens and cost per conversation (every attempt: failed ones carry no tokens)."""
+    since = timezone.now() - timedelta(days=days)
+    rows = _totals(
+        UsageRecord.objects.filter(user=user, created_at__gte=since, conversation_id__isnull=False), "conversation_id"
+    )
+    return sorted(rows, key=lambda r: -r["conversation_id"])
+
+
+def _totals(queryset, *group: str) -> list[dict]:
+    rows = (
+        queryset.values(*group)
+        .annotate(
+            calls=Count("id", filter=Q(outcome=UsageRecord.Outcome.SUCCESS)),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            cost=Sum("cost"),
+        )
+        .order_by(*group)
+    )
+    return [
+        {**{g: row[g] for g in group}, "calls": row["calls"], "input_tokens": row["input_tokens"] or 0,
+         "output_tokens": row["output_tokens"] or 0, "cost": row["cost"] or Decimal("0")}
+        for row in rows
+    ]  # fmt: skip
+
+
+def audit_report_list():
+    from apps.audit.models import AuditReport
+
+    return AuditReport.objects.order_by("-period_start", "period")

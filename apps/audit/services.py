@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from django.db import models
+from django.utils import timezone
 
+from apps.audit.chain import row_hash
 from apps.audit.models import AuditEvent
 from apps.core.request_context import current_request_context
 
@@ -88,16 +91,35 @@ def audit_record(
         target_id = target_id or target.pk
     ctx = current_request_context()
     user = actor if getattr(actor, "is_authenticated", False) else None
-    return AuditEvent.objects.create(
+    # Through JSON once, so the hash is taken over exactly what the database will hand back.
+    clean = json.loads(json.dumps(_scrub(metadata or {}), default=str))
+    fields = {
+        "actor_username": getattr(user, "username", "") or "",
+        "action": action,
+        "target_type": target_type,
+        "target_id": ("" if target_id is None else str(target_id))[:64],
+        "outcome": outcome,
+        "request_id": ctx.request_id,
+        "client_ip": ctx.client_ip,
+        "metadata": clean,
+        "created_at": timezone.now(),
+    }
+    return AuditEvent.objects.create(actor=user, row_hash=row_hash(**fields), **fields)
+
+
+def audit_limit_hit(*, user, limit: str, scope: str = "", metadata: dict[str, Any] | None = None) -> AuditEvent:
+    """Record that a rate limit or quota refused something (action ``limit.hit``, outcome denied).
+
+    ``limit`` names the limit ("chat_turns_per_minute", "monthly_tokens" ...), ``scope`` what it
+    counts (user, provider, operator key ...). Call it in the refusing request's transaction.
+    """
+    return audit_record(
         actor=user,
-        actor_username=getattr(user, "username", "") or "",
-        action=action,
-        target_type=target_type,
-        target_id="" if target_id is None else str(target_id),
-        outcome=outcome,
-        request_id=ctx.request_id,
-        client_ip=ctx.client_ip,
-        metadata=_scrub(metadata or {}),
+        action="limit.hit",
+        target_type="limit",
+        target_id=limit,
+        outcome=AuditEvent.Outcome.DENIED,
+        metadata={"limit": limit, "scope": scope, **(metadata or {})},
     )
 
 

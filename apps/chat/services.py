@@ -443,6 +443,15 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             latency_ms=record.latency_ms,
             waited_ms=int(record.waited_seconds * 1000),
         )
+        # One audit event per attempt too: the trail alone accounts for every call, its tokens and cost.
+        audit_record(
+            actor=user,
+            action="provider.attempt",
+            target_type="providers.providerconfig",
+            target_id=record.provider,
+            outcome=_ATTEMPT_OUTCOME.get(record.outcome, "failure"),
+            metadata={**record.as_dict(), "conversation_id": conversation.pk},
+        )
     for event in session.events:
         audit_record(
             actor=user,
@@ -468,9 +477,21 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             "input_tokens": sum(c.reply.usage.input_tokens for c in session.calls),
             "output_tokens": sum(c.reply.usage.output_tokens for c in session.calls),
             **({} if exists else {"conversation_deleted": True}),
+            **(_full_log(turn, rows) if settings.AUDIT_FULL_LOGGING else {}),
         },
     )
     return exists
+
+
+# A refused attempt (key, limit) or one a policy skipped was denied, not attempted and failed.
+_ATTEMPT_OUTCOME = {"success": "success", "failure": "failure", "skipped": "denied", "refused": "denied"}
+
+
+def _full_log(turn: _Turn, rows: list[Message]) -> dict:
+    """The prompt and the answer, only when AUDIT_FULL_LOGGING is on (off by default: they are user data)."""
+    prompt = Message.objects.filter(pk=turn.user_message_id).values_list("content", flat=True).first() or ""
+    answers = [r.content for r in rows if r.role == Message.Role.ASSISTANT and r.content]
+    return {"prompt": prompt, "answer": answers[-1] if answers else ""}
 
 
 @transaction.atomic

@@ -66,8 +66,14 @@ def tool_registration_update(
     changed = [field for field, value in values.items() if value is not _UNSET and getattr(row, field) != value]
     if not changed:
         return row
+    changes = {field: {"before": getattr(row, field), "after": values[field]} for field in changed}
     for field in changed:
         setattr(row, field, values[field])
     row.save(update_fields=[*changed, "updated_at"])
-    audit_record(actor=actor, action="mcp.tool_registration.update", target=row, metadata={"fields": changed, "enabled": row.enabled})
+    audit_record(
+        actor=actor,
+        action="mcp.tool_registration.update",
+        target=row,
+        metadata={"fields": changed, "changes": changes, "enabled": row.enabled},
+    )
     return row

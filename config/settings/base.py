@@ -216,6 +216,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     if CELERY_BROKER_URL.startswith(("redis:", "rediss:"))
     else {}  # py-amqp: the handshake is bounded by the connect timeout; writes need no reply
 )
+# `make run` sets CELERY_BROKER_URL=filesystem:// so its worker and beat need no server: messages
+# are files under .local/celery (kombu's filesystem transport).
+if CELERY_BROKER_URL.startswith("filesystem:"):
+    _celery_dir = Path(env.str("CELERY_FILESYSTEM_DIR", default=str(BASE_DIR / ".local" / "celery")))
+    for _sub in ("queue", "processed", "control"):
+        (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_celery_dir / "queue"),
+        "data_folder_out": str(_celery_dir / "queue"),
+        "processed_folder": str(_celery_dir / "processed"),
+        "control_folder": str(_celery_dir / "control"),
+        "store_processed": False,
+    }
 CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
 # /readyz runs its checks in parallel and answers within this many seconds whatever they do.
@@ -289,6 +302,18 @@ CHAT_TURN_DEADLINE_SECONDS = env.float("CHAT_TURN_DEADLINE_SECONDS", default=60.
 
 # Usage: a monthly token allowance per user and provider shown on the usage page (empty = no limit).
 USAGE_MONTHLY_TOKEN_LIMIT = env.int("USAGE_MONTHLY_TOKEN_LIMIT", default=0) or None
+
+# Audit trail (apps/audit). Prompts and answers are stored in chat.turn events only with full logging.
+AUDIT_FULL_LOGGING = env.bool("AUDIT_FULL_LOGGING", default=False)
+# Rows younger than this wait for the next minute checkpoint (a slow transaction may still commit a lower id).
+AUDIT_CHECKPOINT_GRACE_SECONDS = env.int("AUDIT_CHECKPOINT_GRACE_SECONDS", default=30)
+# Events older than this many days are purged (in batches, by beat); 0 keeps them for ever.
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+AUDIT_PURGE_BATCH = env.int("AUDIT_PURGE_BATCH", default=5000)
+# Reports are mailed to these addresses (comma-separated); none = not mailed.
+AUDIT_REPORT_RECIPIENTS = env.list("AUDIT_REPORT_RECIPIENTS", default=[])
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="todoassist@localhost")
 
 # Personal access tokens: how often last_used_at is written (a write per request would be wasteful).
 ACCESS_TOKEN_TOUCH_INTERVAL_SECONDS = 60

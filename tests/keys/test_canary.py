@@ -104,7 +104,30 @@ def test_a_canary_key_appears_nowhere_in_clear(fake_provider, celery_payloads, c
         assert all(page.status_code == 200 for page in pages)
         assert "…" + CANARY[-4:] in pages[0].content.decode()  # the masked form is what is shown
 
+        # A chat turn on the canary key, then the trail's own outputs: the CSV export and a report.
+        from django.utils import timezone
+
+        from apps.audit.models import AuditReport
+        from apps.audit.reports import audit_report_generate
+        from apps.providers.services import provider_preference_set
+
+        provider_preference_set(user=user, provider_name="openai")
+        turn = api.post("/api/v1/chat/", {"message": "hello there"}, format="json")
+        assert turn.status_code == 200, turn.content
+        responses.append(turn)
+        export = admin.get("/api/v1/audit/export/")
+        assert export.status_code == 200
+        exported = b"".join(export.streaming_content).decode()
+        assert "provider.attempt" in exported and "chat.turn" in exported
+        own_export = b"".join(api.get("/api/v1/audit/export/").streaming_content).decode()
+        responses.append(api.get("/api/v1/audit/"))
+        audit_report_generate(period="daily", day=timezone.now().date())
+        report = AuditReport.objects.get()
+        assert "canary-owner" in report.csv  # the report covers this activity
+
         places = {
+            "audit export": exported + own_export,
+            "reports": repr(list(AuditReport.objects.values())),
             "API responses": "\n".join(r.content.decode() for r in responses),
             "admin pages": "\n".join(p.content.decode() for p in pages),
             "audit rows": repr(list(AuditEvent.objects.values())),

@@ -68,7 +68,11 @@ def test_operator_changes_are_audited(user_a):
     tool_registration_update(actor=user_a, name="delete_task", enabled=False, notes="too risky for now")
     event = AuditEvent.objects.get(action="mcp.tool_registration.update")
     assert event.actor == user_a and event.target_id == str(ToolRegistration.objects.get(name="delete_task").pk)
-    assert event.metadata == {"fields": ["enabled", "notes"], "enabled": False}
+    assert event.metadata == {
+        "fields": ["enabled", "notes"],
+        "changes": {"enabled": {"before": True, "after": False}, "notes": {"before": "", "after": "too risky for now"}},
+        "enabled": False,
+    }
     tool_registration_update(actor=user_a, name="delete_task", enabled=False)  # no change, no event
     assert AuditEvent.objects.filter(action="mcp.tool_registration.update").count() == 1
 

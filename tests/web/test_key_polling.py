@@ -16,6 +16,7 @@ from apps.keys.selectors import KEY_CHECKING_WINDOW, provider_keys_checking
 from apps.providers.tasks import provider_key_validate_task
 from apps.keys.vault import provider_key_mark
 from apps.web.views import KEY_POLL_MAX, KEY_POLL_SECONDS
+from tests.factories import audit_events_backdate
 from tests.web.a11y import accessibility_problems
 from tests.web.conftest import make_key
 
@@ -96,8 +97,9 @@ def test_polling_is_bounded(page_a, user_a, queued, django_capture_on_commit_cal
     assert "?poll=1 " in polls(negative)
 
     # Across reloads too: a request older than the window (its task lost, the worker down) is no longer awaited.
-    AuditEvent.objects.filter(action="provider_key.validate_requested").update(
-        created_at=timezone.now() - KEY_CHECKING_WINDOW - timedelta(seconds=1)
+    audit_events_backdate(
+        AuditEvent.objects.filter(action="provider_key.validate_requested"),
+        timezone.now() - KEY_CHECKING_WINDOW - timedelta(seconds=1),
     )
     page = page_a.get("/settings/keys/").content.decode()
     assert polls(page) is None and "checking" not in page

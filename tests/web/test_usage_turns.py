@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import turns_by_day
 from apps.audit.services import audit_record, usage_record
+from tests.factories import audit_events_backdate
 from tests.web.conftest import make_conversation
 
 
@@ -20,7 +21,7 @@ def a_turn(user, *, provider: str, fallback: bool = False, days_ago: int = 0):
         actor=user, action="chat.turn", metadata={"provider": provider, "model": "m", "fallback_used": fallback}
     )
     if days_ago:
-        AuditEvent.objects.filter(pk=event.pk).update(created_at=timezone.now() - timedelta(days=days_ago))
+        audit_events_backdate(AuditEvent.objects.filter(pk=event.pk), timezone.now() - timedelta(days=days_ago))
     if provider != "offline":
         usage_record(user=user, provider=provider, model="m", input_tokens=100, output_tokens=20, cost=Decimal("0.0001"))
 

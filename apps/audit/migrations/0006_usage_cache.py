@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0003_usage_attempts'),
+        ('audit', '0005_append_only_and_schedules'),
     ]
 
     operations = [

@@ -1,0 +1,42 @@
+"""Celery tasks for the audit trail: seal a checkpoint, verify, purge, report. Thin; they own their retries."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True)
+def audit_checkpoint_seal_task() -> int:
+    """Seal the rows written since the last checkpoint (beat: every minute)."""
+    from apps.audit.chain import checkpoint_seal
+
+    checkpoint = checkpoint_seal()
+    return checkpoint.row_count if checkpoint else 0
+
+
+@shared_task(acks_late=True)
+def audit_verify_task() -> bool:
+    from apps.audit.chain import chain_verify_and_record
+
+    return chain_verify_and_record().ok
+
+
+@shared_task(acks_late=True)
+def audit_retention_purge_task() -> int:
+    from apps.audit.chain import retention_purge
+
+    return retention_purge()
+
+
+@shared_task(
+    bind=True, acks_late=True, autoretry_for=(Exception,), retry_backoff=5, retry_backoff_max=600, retry_jitter=True,
+    max_retries=5,
+)  # fmt: skip
+def audit_report_task(self, period: str = "daily", day: str | None = None) -> int:
+    """Make (once) and mail the report for one period; a failure (e.g. the mail server) retries with backoff."""
+    from apps.audit.reports import audit_report_generate
+
+    report = audit_report_generate(period=period, day=date.fromisoformat(day) if day else None)
+    return report.pk
