@@ -98,11 +98,17 @@ class AnthropicAdapter(SdkAdapter):
     sdk: ClassVar[ModuleType] = anthropic
     request_id_header: ClassVar[str] = "request-id"
 
-    def _sdk_client(self, *, api_key: str, base_url: str, http_client: httpx2.Client) -> anthropic.Anthropic:
+    def _sdk_client(
+        self, *, api_key: str, base_url: str, http_client: httpx2.Client, timeout: float
+    ) -> anthropic.Anthropic:
         # Always pass api_key explicitly: without it the SDK would look for
         # credentials in the environment and on disk.
         return anthropic.Anthropic(
-            api_key=api_key, base_url=base_url or None, max_retries=SDK_MAX_RETRIES, http_client=http_client
+            api_key=api_key,
+            base_url=base_url or None,
+            max_retries=SDK_MAX_RETRIES,
+            http_client=http_client,
+            timeout=timeout,
         )
 
     def _request_kwargs(self, request: CompletionRequest) -> dict[str, Any]:

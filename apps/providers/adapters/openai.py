@@ -94,9 +94,15 @@ class OpenAIAdapter(SdkAdapter):
     # OpenAI deprecated max_tokens for chat (reasoning models refuse it).
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
 
-    def _sdk_client(self, *, api_key: str, base_url: str, http_client: httpx2.Client) -> openai.OpenAI:
+    def _sdk_client(
+        self, *, api_key: str, base_url: str, http_client: httpx2.Client, timeout: float
+    ) -> openai.OpenAI:
         return openai.OpenAI(
-            api_key=api_key, base_url=base_url or None, max_retries=SDK_MAX_RETRIES, http_client=http_client
+            api_key=api_key,
+            base_url=base_url or None,
+            max_retries=SDK_MAX_RETRIES,
+            http_client=http_client,
+            timeout=timeout,
         )
 
     def _request_kwargs(self, request: CompletionRequest) -> dict[str, Any]:
