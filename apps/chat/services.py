@@ -230,11 +230,21 @@ async def _to_the_end(awaitable):
     return task.result()
 
 
-def _tool_specs(user) -> list[ToolSpec]:
-    from apps.mcp_tools.client import amcp_tools_list
+_specs_for: tuple[Any, tuple[ToolSpec, ...]] | None = None
 
-    listed = async_to_sync(_to_the_end)(amcp_tools_list(user=user))
-    return [ToolSpec(name=t["name"], description=t["description"], input_schema=t["input_schema"]) for t in listed]
+
+def _tool_specs(user) -> tuple[ToolSpec, ...]:
+    """The enabled tools, from the MCP registry's per-process copy (rebuilt only when it changes)."""
+    global _specs_for
+    from apps.mcp_tools.client import local_tools_list
+
+    listed = local_tools_list(user=user)
+    cached = _specs_for
+    if cached is not None and cached[0] is listed:
+        return cached[1]
+    specs = tuple(ToolSpec(name=t["name"], description=t["description"], input_schema=t["input_schema"]) for t in listed)
+    _specs_for = (listed, specs)
+    return specs
 
 
 def _run_tool(user, call: ToolCall) -> tuple[str, bool, Any]:
@@ -280,7 +290,7 @@ def _turn_body(*, user, turn: _Turn, stream: bool) -> Iterator[dict[str, Any]]:
     session = ProviderSession(user=user, provider=provider, model=model)
     system = ChatMessage(role="system", content=SYSTEM_PROMPT.format(today=timezone.localdate().isoformat()))
     messages = [system, *_history(conversation, up_to=turn.user_message_id)]
-    tools = tuple(_tool_specs(user))
+    tools = _tool_specs(user)
     rows: list[Message] = []
     tool_views: list[dict[str, Any]] = []
     warnings = session.warnings
