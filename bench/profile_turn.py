@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--queries", action="store_true", help="print one turn's SQL statements and stop")
     args = parser.parse_args()
     from mcp_bench import free_port
 
@@ -56,6 +57,16 @@ def main() -> None:
         time.sleep(0.5)
         for _ in range(10):
             chat_turn(user=user, conversation_id=None, text="what is due today?")
+        if args.queries:
+            from django.db import connection
+            from django.test.utils import CaptureQueriesContext
+
+            with CaptureQueriesContext(connection) as captured:
+                chat_turn(user=user, conversation_id=None, text="what is due today?")
+            for query in captured.captured_queries:
+                print(query["sql"][:220])
+            print(f"{len(captured.captured_queries)} statements")
+            return
         profile = cProfile.Profile()
         started = time.perf_counter()
         profile.enable()

@@ -67,7 +67,10 @@ def provider_fallback_chain(*, user, first: ProviderConfig, usable_keys: dict[in
             return _has_usable_key(user, p)
         return not p.needs_key or p.pk in usable_keys
 
-    chain = [p for p in provider_enabled_list() if p.pk != first.pk and p.kind != ProviderKind.OFFLINE and usable(p)]
+    enabled = list(provider_enabled_list())
+    chain = [p for p in enabled if p.pk != first.pk and p.kind != ProviderKind.OFFLINE and usable(p)]
     if first.kind != ProviderKind.OFFLINE:
-        chain.append(provider_offline())
+        # The enabled offline provider with the lowest fallback order is provider_offline()'s
+        # answer too; read it again only when none is enabled.
+        chain.append(next((p for p in enabled if p.kind == ProviderKind.OFFLINE), None) or provider_offline())
     return chain
