@@ -88,9 +88,11 @@ def rss_mib(pid: int) -> float:
     return total / 1024
 
 
-def wait_http(url: str, timeout: float = 120) -> None:
+def wait_http(url: str, timeout: float = 120, process: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited ({process.returncode})")
         try:
             httpx2.get(url, timeout=2)
             return
@@ -167,6 +169,7 @@ def main() -> None:
          "--log-level", "warning", "--no-access-log"],
         cwd=ROOT, env=env,
     )
+    master_key = "sk-bench-" + os.urandom(16).hex()  # the proxy refuses to start without one
     if not args.no_litellm:
         litellm = ensure_venv("litellm", f"litellm[proxy]=={LITELLM_VERSION}", "litellm")
         config = workdir / "litellm.yaml"
@@ -174,6 +177,7 @@ def main() -> None:
             "model_list:\n  - model_name: test-model\n    litellm_params:\n      model: openai/test-model\n"
             f"      api_base: {upstream_url}\n      api_key: sk-bench-0000000000000000\n"
             "litellm_settings:\n  telemetry: false\n  set_verbose: false\n"
+            f"general_settings:\n  master_key: {master_key}\n"
         )
         processes["litellm"] = subprocess.Popen(
             [str(litellm), "--config", str(config), "--port", str(litellm_port), "--num_workers", "1"],
@@ -182,7 +186,7 @@ def main() -> None:
         )
     try:
         wait_http(f"http://127.0.0.1:{upstream_port}/v1/models")
-        wait_http(f"http://127.0.0.1:{project_port}/healthz")
+        wait_http(f"http://127.0.0.1:{project_port}/healthz", process=processes["chat"])
         chat_url = f"http://127.0.0.1:{project_port}/api/v1/chat/"
         chat_headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         chat_body = b'{"message": "what is due today?"}'
@@ -194,10 +198,10 @@ def main() -> None:
             "chat turn": (chat_url, chat_headers, chat_body),
         }
         if not args.no_litellm:
-            wait_http(f"http://127.0.0.1:{litellm_port}/health/liveliness", timeout=300)
+            wait_http(f"http://127.0.0.1:{litellm_port}/health/liveliness", timeout=300, process=processes["litellm"])
             targets["LiteLLM"] = (
                 f"http://127.0.0.1:{litellm_port}/v1/chat/completions",
-                {"Content-Type": "application/json", "Authorization": "Bearer sk-anything"},
+                {"Content-Type": "application/json", "Authorization": f"Bearer {master_key}"},
                 upstream_body,
             )
         order = [name for name in ("direct", "LiteLLM", "chat turn") if name in targets]

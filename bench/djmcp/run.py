@@ -9,7 +9,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent.parent
 VENV = BENCH.parent / ".bench-venv" / "django-mcp-server"
-REQUIREMENTS = ["django-mcp-server==0.5.7", "django>=5.2,<5.3", "uvicorn==0.34.0"]
+REQUIREMENTS = ["django-mcp-server==0.5.7", "mcp==1.30.0", "django>=5.2,<5.3", "uvicorn==0.34.0"]
 
 
 def python() -> Path:
@@ -35,7 +35,7 @@ def start(port: int, env: dict[str, str]) -> subprocess.Popen:
         return subprocess.Popen(
             [str(exe), "-m", "uvicorn", "djmcp.asgi:application", "--port", str(port), "--log-level", "warning",
              "--no-access-log"],
-            env=env, cwd=BENCH, stdout=devnull,
+            env=env, cwd=BENCH, stdout=devnull, stderr=devnull,
         )
 
 
