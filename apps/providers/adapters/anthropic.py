@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import anthropic
 import httpx2
 
-from apps.providers.adapters.base import SDK_MAX_RETRIES, SdkAdapter, bad_response
+from apps.providers.adapters.base import SDK_MAX_RETRIES, SdkAdapter, bad_response, wire_ready
 from apps.providers.types import (
     ChatMessage,
     CompletionReply,
@@ -126,6 +126,7 @@ class AnthropicAdapter(SdkAdapter):
         return kwargs
 
     def _create(self, client: anthropic.Anthropic, kwargs: dict[str, Any], *, stream: bool) -> Any:
+        kwargs = wire_ready(kwargs)
         if stream:
             return client.messages.create(**kwargs, stream=True)
         return client.messages.with_raw_response.create(**kwargs)

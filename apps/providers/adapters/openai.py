@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import httpx2
 import openai
 
-from apps.providers.adapters.base import SDK_MAX_RETRIES, SdkAdapter, bad_response
+from apps.providers.adapters.base import SDK_MAX_RETRIES, SdkAdapter, bad_response, wire_ready
 from apps.providers.types import (
     ChatMessage,
     CompletionReply,
@@ -118,6 +118,7 @@ class OpenAIAdapter(SdkAdapter):
         return kwargs
 
     def _create(self, client: openai.OpenAI, kwargs: dict[str, Any], *, stream: bool) -> Any:
+        kwargs = wire_ready(kwargs)
         if stream:
             return client.chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True})
         return client.chat.completions.with_raw_response.create(**kwargs)
