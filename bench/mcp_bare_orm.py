@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from mcp.server.mcpserver import MCPServer  # noqa: E402
 
 from apps.audit.services import audit_record  # noqa: E402
-from apps.mcp_tools.schemas import TaskOut  # noqa: E402
+from apps.todos.tool_schemas import TaskOut  # noqa: E402
 from apps.todos.selectors import task_get  # noqa: E402
 
 USER = get_user_model().objects.get(username=os.environ.get("BENCH_USERNAME", "demo"))
