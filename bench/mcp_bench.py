@@ -1,10 +1,13 @@
 """tools/call throughput and latency over HTTP: the project's /mcp next to a bare MCPServer.
 
-    python bench/mcp_bench.py [--requests 2000] [--concurrency 1 8] [--tool get_task]
+    python bench/mcp_bench.py [--requests 2000] [--concurrency 1 8] [--tool get_task] [--django-mcp-server]
 
 Starts, as subprocesses, the project (`uvicorn config.asgi:application`, production-like:
-DEBUG off, WARNING logs, a fresh SQLite file unless --database-url is given) and the bare
-server (bench/mcp_bare.py: one trivial tool, no auth, no database), one process each. Then
+DEBUG off, WARNING logs, a fresh SQLite file unless --database-url is given) and a bare
+MCPServer, one process each: by default bench/mcp_bare_orm.py (get_task doing the project's
+scoped read and audit insert, nothing else), or with --baseline echo bench/mcp_bare.py (one
+trivial tool, no auth, no database). --django-mcp-server adds django-mcp-server 0.5.7 (mcp
+1.x, its own virtualenv under .bench-venv, made by bench/djmcp/run.py) doing the same work. Then
 sends JSON-RPC `tools/call` POSTs (stateless, JSON responses, protocol 2025-11-25) from N
 concurrent keep-alive connections and reports requests/s, p50 and p95 for each. The project's
 calls go through everything a real call does: token verification, registry check, argument
@@ -29,6 +32,7 @@ from pathlib import Path
 import httpx2
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
 PROTOCOL = "2025-11-25"
 
 
@@ -123,7 +127,20 @@ def main() -> None:
     )
     parser.add_argument("--tool", default="get_task", choices=["get_task", "list_tasks", "add_task"])
     parser.add_argument("--database-url", default="", help="default: a new SQLite file in a temporary directory")
+    parser.add_argument(
+        "--baseline",
+        choices=["orm", "echo"],
+        default="orm",
+        help="orm: a bare MCPServer doing get_task's database work (bench/mcp_bare_orm.py); echo: a trivial tool",
+    )
+    parser.add_argument(
+        "--django-mcp-server",
+        action="store_true",
+        help="also measure django-mcp-server (installed by bench/djmcp into .bench-venv; mcp 1.x) doing the same work",
+    )
     args = parser.parse_args()
+    if args.tool != "get_task":
+        args.baseline = "echo"
 
     workdir = tempfile.mkdtemp(prefix="mcp-bench-")
     env = {
@@ -137,14 +154,21 @@ def main() -> None:
     token = manage(env, "createdemo")
     project_port, bare_port = free_port(), free_port()
     env["MCP_PUBLIC_URL"] = f"http://127.0.0.1:{project_port}"
-    processes = [
-        start_uvicorn("config.asgi:application", project_port, env),
-        start_uvicorn("bench.mcp_bare:app", bare_port, env),
-    ]
+    processes = [start_uvicorn("config.asgi:application", project_port, env)]
+    if args.baseline == "echo":
+        processes.append(start_uvicorn("bench.mcp_bare:app", bare_port, env))
+    djmcp_url = ""
+    if args.django_mcp_server:
+        from djmcp.run import start as start_djmcp
+
+        djmcp_port = free_port()
+        processes.append(start_djmcp(djmcp_port, env))
+        djmcp_url = f"http://127.0.0.1:{djmcp_port}/mcp"
     try:
         project_url, bare_url = f"http://127.0.0.1:{project_port}/mcp", f"http://127.0.0.1:{bare_port}/mcp"
         wait_until_up(project_url)
-        wait_until_up(bare_url)
+        if args.baseline == "echo":
+            wait_until_up(bare_url)
         common = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
         common["Mcp-Protocol-Version"] = PROTOCOL
         project_headers = {**common, "Authorization": f"Bearer {token}"}
@@ -152,31 +176,43 @@ def main() -> None:
             project_url, content=payload("add_task", {"title": "benchmark task"}), headers=project_headers, timeout=10
         ).json()
         task_id = created["result"]["structuredContent"]["id"]
+        if args.baseline == "orm":  # started now: it loads the demo user once
+            processes.append(start_uvicorn("bench.mcp_bare_orm:app", bare_port, env))
+            wait_until_up(bare_url)
         arguments = {
             "get_task": {"task_id": task_id},
             "list_tasks": {"limit": 20},
             "add_task": {"title": "benchmark task"},
         }[args.tool]
+        bare_body = (
+            payload("get_task", {"task_id": task_id}) if args.baseline == "orm" else payload("echo", {"text": "hi"})
+        )
+        targets = {
+            f"project /mcp ({args.tool})": (project_url, project_headers, payload(args.tool, arguments)),
+            f"bare MCPServer ({'same ORM work' if args.baseline == 'orm' else 'echo'})": (bare_url, common, bare_body),
+        }
+        if djmcp_url:
+            from djmcp.run import prepare as prepare_djmcp
+
+            wait_until_up(djmcp_url)
+            djmcp_task = prepare_djmcp(env)
+            djmcp_headers = {**common, "Mcp-Protocol-Version": "2025-06-18"}
+            targets["django-mcp-server 0.5.7 (same work)"] = (
+                djmcp_url, djmcp_headers, payload("get_task", {"task_id": djmcp_task})
+            )
+        names = list(targets)
         rows = []
         per_round = max(args.requests // args.rounds, 50)
         for concurrency in args.concurrency:
-            # Alternating short rounds: a slow spell of a shared machine hits both servers alike.
-            projects, bares = [], []
+            # Alternating short rounds: a slow spell of a shared machine hits every server alike.
+            results: dict[str, list[dict]] = {name: [] for name in names}
             for _ in range(args.rounds):
-                projects.append(
-                    asyncio.run(
-                        measure(
-                            project_url, project_headers, payload(args.tool, arguments), requests=per_round, concurrency=concurrency
-                        )
+                for name in names:
+                    url, headers, body = targets[name]
+                    results[name].append(
+                        asyncio.run(measure(url, headers, body, requests=per_round, concurrency=concurrency))
                     )
-                )
-                bares.append(
-                    asyncio.run(
-                        measure(bare_url, common, payload("echo", {"text": "hi"}), requests=per_round, concurrency=concurrency)
-                    )
-                )
-            ratios = sorted(p["rps"] / b["rps"] for p, b in zip(projects, bares, strict=True))
-            rows.append((concurrency, combine(projects), combine(bares), ratios))
+            rows.append((concurrency, results))
     finally:
         for process in processes:
             process.terminate()
@@ -187,20 +223,29 @@ def main() -> None:
         f"# tools/call over HTTP ({PROTOCOL}, stateless, JSON), {args.requests} requests per row "
         f"in {args.rounds} alternating rounds (req/s: median of the rounds)"
     )
-    print(f"# machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(
+        f"# machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
     database = "given URL" if args.database_url else "SQLite file"
     cache = "Redis" if os.environ.get("REDIS_URL") else "local memory"
     print(f"# project tool: {args.tool}; database: {database}; cache: {cache}")
     print("| concurrency | server | req/s | p50 ms | p95 ms | errors |")
     print("|---|---|---|---|---|---|")
-    for concurrency, project, bare, ratios in rows:
-        for name, result in ((f"project /mcp ({args.tool})", project), ("bare MCPServer (echo)", bare)):
+    project = names[0]
+    for concurrency, results in rows:
+        for name in names:
+            result = combine(results[name])
             print(
                 f"| {concurrency} | {name} | {result['rps']:.0f} | {result['p50_ms']:.1f} | "
                 f"{result['p95_ms']:.1f} | {result['errors']} |"
             )
-        spread = f"rounds {ratios[0]:.0%}–{ratios[-1]:.0%}"
-        print(f"| {concurrency} | **project / bare** | **{statistics.median(ratios):.0%}** | {spread} | | |")
+        for other in names[1:]:
+            ratios = sorted(
+                p["rps"] / o["rps"] for p, o in zip(results[project], results[other], strict=True)
+            )
+            spread = f"rounds {ratios[0]:.0%}–{ratios[-1]:.0%}"
+            print(f"| {concurrency} | **project / {other.split(' (')[0]}** | **{statistics.median(ratios):.0%}** | {spread} | | |")
 
 
 if __name__ == "__main__":

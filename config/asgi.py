@@ -141,8 +141,20 @@ if settings.PYTHON_SWITCH_INTERVAL_SECONDS > 0:
 application = RootApp(BodyLimit(django_application, lambda: settings.DATA_UPLOAD_MAX_MEMORY_SIZE))
 
 from apps.providers.adapters import warm_adapters  # noqa: E402  (needs Django set up)
+from apps.providers.adapters.http import close_shared_clients  # noqa: E402
 
 warm_adapters()
+
+
+@contextlib.asynccontextmanager
+async def _provider_clients():
+    try:
+        yield
+    finally:
+        close_shared_clients()  # the shared provider HTTP clients (connection pools)
+
+
+application.on_lifespan(_provider_clients)
 
 from apps.mcp_tools.http import MCP_PATH, METADATA_PATH, mcp_http_app  # noqa: E402  (needs Django set up)
 

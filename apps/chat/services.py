@@ -150,11 +150,13 @@ def _clean_text(text: object) -> str:
 # for good.
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Turn:
     conversation: Conversation
     user_message_id: int
     lease_id: str
+    released: bool = False  # set once the lease was given back in a committed transaction
+    new_text: str | None = None  # a new conversation's first message: its whole history
 
 
 def _lease_until():
@@ -209,7 +211,12 @@ def _start_turn(*, user, conversation_id: int | None, text: str) -> _Turn:
             if not claimed:
                 raise _turn_in_progress(conversation)
         message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text)
-    return _Turn(conversation=conversation, user_message_id=message.pk, lease_id=lease_id)
+    return _Turn(
+        conversation=conversation,
+        user_message_id=message.pk,
+        lease_id=lease_id,
+        new_text=text if conversation_id is None else None,
+    )
 
 
 async def _to_the_end(awaitable):
@@ -230,11 +237,21 @@ async def _to_the_end(awaitable):
     return task.result()
 
 
-def _tool_specs(user) -> list[ToolSpec]:
-    from apps.mcp_tools.client import amcp_tools_list
+_specs_for: tuple[Any, tuple[ToolSpec, ...]] | None = None
 
-    listed = async_to_sync(_to_the_end)(amcp_tools_list(user=user))
-    return [ToolSpec(name=t["name"], description=t["description"], input_schema=t["input_schema"]) for t in listed]
+
+def _tool_specs(user) -> tuple[ToolSpec, ...]:
+    """The enabled tools, from the MCP registry's per-process copy (rebuilt only when it changes)."""
+    global _specs_for
+    from apps.mcp_tools.client import local_tools_list
+
+    listed = local_tools_list(user=user)
+    cached = _specs_for
+    if cached is not None and cached[0] is listed:
+        return cached[1]
+    specs = tuple(ToolSpec(name=t["name"], description=t["description"], input_schema=t["input_schema"]) for t in listed)
+    _specs_for = (listed, specs)
+    return specs
 
 
 def _run_tool(user, call: ToolCall) -> tuple[str, bool, Any]:
@@ -278,7 +295,8 @@ def _turn_events(*, user, turn: _Turn, stream: bool, options: dict[str, Any] | N
     finally:
         # Given back here too, whatever happened: a turn that failed to store must not keep its
         # conversation locked until the lease expires. (The normal release is in _save_turn.)
-        _lease_release(turn)
+        if not turn.released:
+            _lease_release(turn)
 
 
 def _turn_body(*, user, turn: _Turn, stream: bool, options: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
@@ -286,8 +304,12 @@ def _turn_body(*, user, turn: _Turn, stream: bool, options: dict[str, Any] | Non
     provider, model = provider_preference_get(user=user)
     session = ProviderSession(user=user, provider=provider, model=model, options=options)
     system = ChatMessage(role="system", content=SYSTEM_PROMPT.format(today=timezone.localdate().isoformat()))
-    messages = [system, *_history(conversation, up_to=turn.user_message_id)]
-    tools = tuple(_tool_specs(user))
+    if turn.new_text is not None:  # created with this message: nothing else to read back
+        history = [ChatMessage(role=Message.Role.USER.value, content=turn.new_text)]
+    else:
+        history = _history(conversation, up_to=turn.user_message_id)
+    messages = [system, *history]
+    tools = _tool_specs(user)
     rows: list[Message] = []
     tool_views: list[dict[str, Any]] = []
     warnings = session.warnings
@@ -416,13 +438,20 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
     """
     conversation = turn.conversation
     rows = _consistent_prefix(rows)
-    exists = Conversation.objects.select_for_update().filter(pk=conversation.pk).exists()
+    now = timezone.now()
+    # One UPDATE takes the row lock (as SELECT ... FOR UPDATE would), tells whether the
+    # conversation still exists, and gives the lease back with the answer, in this transaction:
+    # the next turn sees this one whole.
+    released = Conversation.objects.filter(pk=conversation.pk, turn_lease_id=turn.lease_id).update(
+        updated_at=now, turn_lease_id="", turn_lease_until=None
+    )
+    exists = bool(released) or bool(Conversation.objects.filter(pk=conversation.pk).update(updated_at=now))
     if exists:
         for row in rows:
             row.conversation = conversation
         Message.objects.bulk_create(rows)
-        Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
-        _lease_release(turn)  # with the answer, in one transaction: the next turn sees this one whole
+    if released:
+        transaction.on_commit(lambda: setattr(turn, "released", True))
     # Every attempt, failed, retried or skipped ones too, so usage and health show what really happened.
     for record in session.records:
         usage_record(

@@ -109,6 +109,23 @@ def provider_key_usable_for(*, user, provider):
     return provider_keys_usable(user=user, provider=provider).first()
 
 
+def provider_key_ids_usable(*, user) -> dict[int, int]:
+    """provider id -> the id of the user's newest usable key for it (provider_key_usable_for, for
+    every provider in one query)."""
+    from apps.keys.models import ProviderKey
+
+    rows = (
+        ProviderKey.objects.filter(owner=user, status=ProviderKey.Status.ACTIVE)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+        .order_by("provider_id", "-created_at", "-id")
+        .values_list("provider_id", "pk")
+    )
+    newest: dict[int, int] = {}
+    for provider_id, key_id in rows:
+        newest.setdefault(provider_id, key_id)
+    return newest
+
+
 def provider_keys_lapsed(*, user, provider) -> list[int]:
     """Ids of the user's keys for this provider still marked active although their expiry has passed."""
     from apps.keys.models import ProviderKey

@@ -54,12 +54,16 @@ def _tool_dict(tool: Any) -> dict[str, Any]:
     }
 
 
-@contextlib.asynccontextmanager
-async def _client_for(user: Any, caller: str) -> AsyncIterator[Client]:
+def _check_caller(user: Any, caller: str) -> None:
     if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
         raise Unauthenticated("An active, signed-in user is needed to use the tools.")
     if not _CALLER_RE.match(caller):
         raise ValueError(f"caller must match {_CALLER_RE.pattern}")
+
+
+@contextlib.asynccontextmanager
+async def _client_for(user: Any, caller: str) -> AsyncIterator[Client]:
+    _check_caller(user, caller)
     token = bind_principal(Principal(user=user, caller=caller, transport=TRANSPORT_IN_PROCESS))
     try:
         # cache=None: tool lists must reflect the registry now, not a cached answer.
@@ -74,6 +78,49 @@ async def amcp_tools_list(*, user, caller: str = CALLER_CHAT) -> list[dict[str, 
     async with _client_for(user, caller) as client:
         result = await client.list_tools()
     return [_tool_dict(tool) for tool in result.tools]
+
+
+_listed: tuple[Any, list[dict[str, Any]]] | None = None
+
+
+def local_tools_list(*, user, caller: str = CALLER_CHAT) -> list[dict[str, Any]]:
+    """What ``tools/list`` answers, built in this thread from the process's copies: the server's
+    tools (built once) and the registry snapshot (re-read when a registration row changes).
+
+    For the chat turn, which needs the list on every turn: no MCP session, event loop or thread
+    hop. The list is rebuilt only when the snapshot changes; do not modify what it returns.
+    """
+    global _listed
+    from apps.mcp_tools.selectors import tool_states_or_defaults
+
+    _check_caller(user, caller)
+    states = tool_states_or_defaults()
+    cached = _listed
+    if cached is not None and cached[0] is states:
+        return cached[1]
+    listed = []
+    for tool in get_server().sdk_tools.values():
+        state = states.get(tool.name)
+        if state is not None and not state.enabled:
+            continue
+        hints = tool.annotations
+        listed.append(
+            {
+                "name": tool.name,
+                "title": tool.title,
+                "description": (state.description_override if state is not None else "") or tool.description or "",
+                "input_schema": tool.parameters,
+                "output_schema": tool.output_schema,
+                "annotations": {
+                    "read_only_hint": getattr(hints, "read_only_hint", None),
+                    "destructive_hint": getattr(hints, "destructive_hint", None),
+                    "idempotent_hint": getattr(hints, "idempotent_hint", None),
+                    "open_world_hint": getattr(hints, "open_world_hint", None),
+                },
+            }
+        )
+    _listed = (states, listed)
+    return listed
 
 
 async def amcp_tool_call(*, user, name: str, arguments: dict[str, Any] | None, caller: str = CALLER_CHAT) -> ToolCallOutcome:

@@ -336,17 +336,16 @@ class Pipeline:
 
 def build_route(*, user, provider: ProviderConfig, model: str) -> list[RouteStep]:
     """The user's provider and model, then the other providers they can use, offline last."""
-    from apps.keys.selectors import provider_key_usable_for
+    from apps.keys.selectors import provider_key_ids_usable
     from apps.providers.selectors import provider_fallback_chain
 
+    usable_keys = provider_key_ids_usable(user=user)  # one query for every provider's key
+
     def key_id(p: ProviderConfig) -> int | None:
-        if not p.needs_key:
-            return None
-        record = provider_key_usable_for(user=user, provider=p)
-        return record.pk if record else None
+        return usable_keys.get(p.pk) if p.needs_key else None
 
     steps = [RouteStep(provider=provider, model=model, key_id=key_id(provider))]
-    for other in provider_fallback_chain(user=user, first=provider):
+    for other in provider_fallback_chain(user=user, first=provider, usable_keys=usable_keys):
         steps.append(RouteStep(provider=other, model=other.default_model, key_id=key_id(other)))
     return steps
 

@@ -56,15 +56,23 @@ def provider_preference_get(*, user) -> tuple[ProviderConfig, str]:
     return offline, offline.default_model
 
 
-def provider_fallback_chain(*, user, first: ProviderConfig) -> list[ProviderConfig]:
-    """Providers to try after ``first`` fails: other enabled ones the user can use, offline last."""
-    chain = [
-        p
-        for p in provider_enabled_list()
-        if p.pk != first.pk and p.kind != ProviderKind.OFFLINE and _has_usable_key(user, p)
-    ]
+def provider_fallback_chain(*, user, first: ProviderConfig, usable_keys: dict[int, int] | None = None) -> list[ProviderConfig]:
+    """Providers to try after ``first`` fails: other enabled ones the user can use, offline last.
+
+    ``usable_keys`` (provider id -> key id, from provider_key_ids_usable) saves a query per provider.
+    """
+
+    def usable(p: ProviderConfig) -> bool:
+        if usable_keys is None:
+            return _has_usable_key(user, p)
+        return not p.needs_key or p.pk in usable_keys
+
+    enabled = list(provider_enabled_list())
+    chain = [p for p in enabled if p.pk != first.pk and p.kind != ProviderKind.OFFLINE and usable(p)]
     if first.kind != ProviderKind.OFFLINE:
-        chain.append(provider_offline())
+        # The enabled offline provider with the lowest fallback order is provider_offline()'s
+        # answer too; read it again only when none is enabled.
+        chain.append(next((p for p in enabled if p.kind == ProviderKind.OFFLINE), None) or provider_offline())
     return chain
 
 

@@ -267,6 +267,9 @@ PROVIDER_MAX_RETRY_WAIT_SECONDS = env.float("PROVIDER_MAX_RETRY_WAIT_SECONDS", d
 PROVIDER_RETRY_MIN_ATTEMPT_SECONDS = env.float("PROVIDER_RETRY_MIN_ATTEMPT_SECONDS", default=1.0)
 # Time kept back from remote providers at the end of a turn, for the offline answer.
 PROVIDER_OFFLINE_RESERVE_SECONDS = env.float("PROVIDER_OFFLINE_RESERVE_SECONDS", default=1.0)
+# Provider HTTP: one shared client (pool, SSL context) per base URL and process.
+PROVIDER_HTTP_MAX_CONNECTIONS = env.int("PROVIDER_HTTP_MAX_CONNECTIONS", default=32)
+PROVIDER_HTTP_MAX_KEEPALIVE = env.int("PROVIDER_HTTP_MAX_KEEPALIVE", default=8)
 # While a streamed turn waits to retry, a keep-alive comment goes out at least this often.
 PROVIDER_STREAM_KEEPALIVE_SECONDS = env.float("PROVIDER_STREAM_KEEPALIVE_SECONDS", default=5.0)
 # Circuit breaker per provider: opens after this many failures in a row, lets one probe through

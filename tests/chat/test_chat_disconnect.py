@@ -130,7 +130,7 @@ def test_a_plain_json_turn_whose_client_gives_up_is_stored_too(app_server, fake_
 
 def test_a_plain_turn_cancelled_while_it_waits_for_mcp_still_runs_to_the_end(transactional_db, monkeypatch):
     """Django cancels a request whose client left, and asgiref passes that on to the async work
-    the view's thread waits for: here the in-process MCP client listing the tools. The turn
+    the view's thread waits for: here the in-process MCP client calling a tool. The turn
     must go on without its client (as a streamed one does), not stop with a question unanswered."""
     import asyncio
 
@@ -141,12 +141,12 @@ def test_a_plain_turn_cancelled_while_it_waits_for_mcp_still_runs_to_the_end(tra
 
     user = make_user("cancelled")
     listing, release, stored = threading.Event(), threading.Event(), threading.Event()
-    real_list, real_save = client.amcp_tools_list, services._save_turn
+    real_call, real_save = client.amcp_tool_call, services._save_turn
 
-    async def slow_list(**kwargs):
+    async def slow_call(**kwargs):
         listing.set()
         await asyncio.get_running_loop().run_in_executor(None, release.wait, 10)
-        return await real_list(**kwargs)
+        return await real_call(**kwargs)
 
     def save_and_tell(**kwargs):
         try:
@@ -154,7 +154,7 @@ def test_a_plain_turn_cancelled_while_it_waits_for_mcp_still_runs_to_the_end(tra
         finally:
             stored.set()
 
-    monkeypatch.setattr(client, "amcp_tools_list", slow_list)
+    monkeypatch.setattr(client, "amcp_tool_call", slow_call)
     monkeypatch.setattr(services, "_save_turn", save_and_tell)
 
     async def scenario():

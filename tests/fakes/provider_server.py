@@ -88,6 +88,7 @@ class RecordedRequest:
     body: Any  # decoded JSON, or None
     raw_body: bytes
     at: float = 0.0  # time.monotonic() when the request arrived
+    peer: tuple[str, int] | None = None  # the client's address and port (one per TCP connection)
 
     @property
     def stream(self) -> bool:
@@ -106,6 +107,8 @@ class FakeProviderServer:
     host: str = "127.0.0.1"
     auto: bool = True
     expected_key: str | None = None  # if set, other keys get a 401 like the real APIs
+    # If set: a request whose last user text is one of these gets a 401 unless it carries the mapped key.
+    keys_by_user_text: dict[str, str] | None = None
     requests: list[RecordedRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -235,6 +238,7 @@ class FakeProviderServer:
             self._queues.clear()
             self._chaos.clear()
         self.expected_key = None
+        self.keys_by_user_text = None
         self.auto = True
 
     def _record(self, request: RecordedRequest) -> None:
@@ -419,7 +423,7 @@ class _Handler(BaseHTTPRequestHandler):
         route = ROUTES.get(path)
         raw, body = self._read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
-        recorded = RecordedRequest(method, path, route, headers, body, raw, time.monotonic())
+        recorded = RecordedRequest(method, path, route, headers, body, raw, time.monotonic(), tuple(self.client_address))
         self.fake._record(recorded)
         try:
             if route is None or (route == MODELS) != (method == "GET"):
@@ -429,6 +433,9 @@ class _Handler(BaseHTTPRequestHandler):
             flavour = route if route != MODELS else (ANTHROPIC if "anthropic-version" in headers else OPENAI)
             scripted = self.fake._next(route)
             if self.fake.expected_key is not None and recorded.api_key() != self.fake.expected_key:
+                scripted = Scripted(fault="unauthorized")
+            wanted = (self.fake.keys_by_user_text or {}).get(_last_user_text(route, body)) if route != MODELS else None
+            if wanted is not None and recorded.api_key() != wanted:
                 scripted = Scripted(fault="unauthorized")
             if scripted is None:
                 if not self.fake.auto:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import anthropic
 import httpx2
 
-from apps.providers.adapters.base import SDK_MAX_RETRIES, SdkAdapter, bad_response
+from apps.providers.adapters.base import SDK_MAX_RETRIES, SdkAdapter, bad_response, wire_ready
 from apps.providers.types import (
     ChatMessage,
     CompletionReply,
@@ -98,11 +98,17 @@ class AnthropicAdapter(SdkAdapter):
     sdk: ClassVar[ModuleType] = anthropic
     request_id_header: ClassVar[str] = "request-id"
 
-    def _sdk_client(self, *, api_key: str, base_url: str, http_client: httpx2.Client) -> anthropic.Anthropic:
+    def _sdk_client(
+        self, *, api_key: str, base_url: str, http_client: httpx2.Client, timeout: float
+    ) -> anthropic.Anthropic:
         # Always pass api_key explicitly: without it the SDK would look for
         # credentials in the environment and on disk.
         return anthropic.Anthropic(
-            api_key=api_key, base_url=base_url or None, max_retries=SDK_MAX_RETRIES, http_client=http_client
+            api_key=api_key,
+            base_url=base_url or None,
+            max_retries=SDK_MAX_RETRIES,
+            http_client=http_client,
+            timeout=timeout,
         )
 
     def _request_kwargs(self, request: CompletionRequest) -> dict[str, Any]:
@@ -119,6 +125,7 @@ class AnthropicAdapter(SdkAdapter):
         return kwargs
 
     def _create(self, client: anthropic.Anthropic, kwargs: dict[str, Any], *, stream: bool) -> Any:
+        kwargs = wire_ready(kwargs)
         if stream:
             return client.messages.create(**kwargs, stream=True)
         return client.messages.with_raw_response.create(**kwargs)

@@ -16,12 +16,25 @@ from typing import Any, ClassVar
 import httpx2
 import pydantic
 
-from apps.providers.adapters.http import CallDeadline, deadline_http_client
+from apps.providers.adapters.http import SHARED_CLIENTS, CallDeadline, bounded_by, bounded_iter
 from apps.providers.errors import ProviderError
 from apps.providers.types import CompletionReply, CompletionRequest, StreamDone, StreamEvent, TextDelta
 
 # The gateway owns retries (one retry layer per call path), so SDK clients never retry.
 SDK_MAX_RETRIES = 0
+
+# Request parts that are already wire JSON. The SDKs walk every message and tool schema against
+# their TypedDicts before sending (measured 1-5 ms for a turn's ~8 KB request, several times the
+# json.dumps of it); sent as ``extra_body`` they are serialised as they are.
+WIRE_READY_PARTS = ("messages", "tools")
+
+
+def wire_ready(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with the wire-ready parts moved to ``extra_body`` (an empty message list stays
+    for the SDK's own required-argument check; ``extra_body`` overrides it)."""
+    extra = {name: kwargs[name] for name in WIRE_READY_PARTS if name in kwargs}
+    rest = {name: value for name, value in kwargs.items() if name not in WIRE_READY_PARTS}
+    return {**rest, "messages": [], "extra_body": extra}
 
 _CONTEXT_TOO_LONG = re.compile(
     r"context[ _-]?length|maximum context|context window|prompt is too long|too many tokens|"
@@ -250,8 +263,8 @@ class SdkAdapter(ProviderAdapter):
 
     # -- vendor parts ---------------------------------------------------------
     @abstractmethod
-    def _sdk_client(self, *, api_key: str, base_url: str, http_client: httpx2.Client) -> Any:
-        """The vendor SDK client (``max_retries=SDK_MAX_RETRIES``, this ``http_client``)."""
+    def _sdk_client(self, *, api_key: str, base_url: str, http_client: httpx2.Client, timeout: float) -> Any:
+        """The vendor SDK client (``max_retries=SDK_MAX_RETRIES``, this ``http_client`` and ``timeout``)."""
 
     @abstractmethod
     def _request_kwargs(self, request: CompletionRequest) -> dict[str, Any]: ...
@@ -277,44 +290,56 @@ class SdkAdapter(ProviderAdapter):
         )
 
     def _client(self, *, api_key: str, base_url: str, timeout: float) -> Any:
+        """A per-call SDK client (it holds this call's key) over the shared HTTP client.
+
+        Never close it: that would close the shared client. It is dropped with the call.
+        """
         return self._sdk_client(
-            api_key=api_key, base_url=base_url, http_client=deadline_http_client(CallDeadline(timeout))
+            api_key=api_key,
+            base_url=base_url,
+            http_client=SHARED_CLIENTS.get(f"{self.kind}:{base_url}"),
+            timeout=timeout,
         )
 
     def complete(
         self, request: CompletionRequest, *, api_key: str, base_url: str = "", timeout: float = 60.0
     ) -> CompletionReply:
+        deadline = CallDeadline(timeout)
         try:
-            with self._client(api_key=api_key, base_url=base_url, timeout=timeout) as client:
+            client = self._client(api_key=api_key, base_url=base_url, timeout=deadline.seconds)
+            with bounded_by(deadline):
                 raw = self._create(client, self._request_kwargs(request), stream=False)
                 reply = self._reply(raw.parse(), request, raw.headers.get(self.request_id_header))
-                return dataclasses.replace(reply, rate_limit_wait=rate_limit_wait(raw.headers))
+            return dataclasses.replace(reply, rate_limit_wait=rate_limit_wait(raw.headers))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a ProviderError
             raise self._map_exception(exc) from None
 
     def stream(
         self, request: CompletionRequest, *, api_key: str, base_url: str = "", timeout: float = 60.0
     ) -> Iterator[StreamEvent]:
-        client = self._client(api_key=api_key, base_url=base_url, timeout=timeout)
+        deadline = CallDeadline(timeout)
         try:
-            try:
+            client = self._client(api_key=api_key, base_url=base_url, timeout=deadline.seconds)
+            with bounded_by(deadline):
                 sdk_stream = self._create(client, self._request_kwargs(request), stream=True)
-            except Exception as exc:  # noqa: BLE001
-                raise self._map_exception(exc) from None
-            headers = sdk_stream.response.headers
-            try:
-                reply = yield from self._stream_events(sdk_stream, request, headers.get(self.request_id_header))
-            except Exception as exc:  # noqa: BLE001
-                raise self._map_exception(exc, mid_stream=True) from None
-            finally:
-                sdk_stream.close()
-            yield StreamDone(dataclasses.replace(reply, rate_limit_wait=rate_limit_wait(headers)))
+        except Exception as exc:  # noqa: BLE001
+            raise self._map_exception(exc) from None
+        headers = sdk_stream.response.headers
+        try:
+            reply = yield from self._stream_events(
+                bounded_iter(sdk_stream, deadline), request, headers.get(self.request_id_header)
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise self._map_exception(exc, mid_stream=True) from None
         finally:
-            client.close()
+            sdk_stream.close()  # gives the connection back to the shared pool (or drops it)
+        yield StreamDone(dataclasses.replace(reply, rate_limit_wait=rate_limit_wait(headers)))
 
     def validate_key(self, *, api_key: str, base_url: str = "", timeout: float = 10.0) -> None:
+        deadline = CallDeadline(timeout)
         try:
-            with self._client(api_key=api_key, base_url=base_url, timeout=timeout) as client:
+            client = self._client(api_key=api_key, base_url=base_url, timeout=deadline.seconds)
+            with bounded_by(deadline):
                 client.models.list()
         except Exception as exc:  # noqa: BLE001
             raise self._map_exception(exc) from None

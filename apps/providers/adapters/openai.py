@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import httpx2
 import openai
 
-from apps.providers.adapters.base import SDK_MAX_RETRIES, SdkAdapter, bad_response
+from apps.providers.adapters.base import SDK_MAX_RETRIES, SdkAdapter, bad_response, wire_ready
 from apps.providers.types import (
     ChatMessage,
     CompletionReply,
@@ -94,9 +94,15 @@ class OpenAIAdapter(SdkAdapter):
     # OpenAI deprecated max_tokens for chat (reasoning models refuse it).
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
 
-    def _sdk_client(self, *, api_key: str, base_url: str, http_client: httpx2.Client) -> openai.OpenAI:
+    def _sdk_client(
+        self, *, api_key: str, base_url: str, http_client: httpx2.Client, timeout: float
+    ) -> openai.OpenAI:
         return openai.OpenAI(
-            api_key=api_key, base_url=base_url or None, max_retries=SDK_MAX_RETRIES, http_client=http_client
+            api_key=api_key,
+            base_url=base_url or None,
+            max_retries=SDK_MAX_RETRIES,
+            http_client=http_client,
+            timeout=timeout,
         )
 
     def _request_kwargs(self, request: CompletionRequest) -> dict[str, Any]:
@@ -112,6 +118,7 @@ class OpenAIAdapter(SdkAdapter):
         return kwargs
 
     def _create(self, client: openai.OpenAI, kwargs: dict[str, Any], *, stream: bool) -> Any:
+        kwargs = wire_ready(kwargs)
         if stream:
             return client.chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True})
         return client.chat.completions.with_raw_response.create(**kwargs)

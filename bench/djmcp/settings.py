@@ -1,0 +1,25 @@
+"""A minimal Django project serving django-mcp-server 0.5.7 (mcp 1.x) for bench/mcp_bench.py.
+
+Runs only in its own virtualenv (.bench-venv/django-mcp-server, made by bench/djmcp/run.py).
+"""
+
+import os
+
+SECRET_KEY = "bench-only-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "rest_framework",
+    "mcp_server",
+    "djmcp.benchapp",
+]
+MIDDLEWARE = []
+ROOT_URLCONF = "djmcp.urls"
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["DJMCP_DATABASE"]}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+DJANGO_MCP_GLOBAL_SERVER_CONFIG = {"name": "djmcp-bench", "stateless": True}
+DJANGO_MCP_GET_SERVER_INSTRUCTIONS_TOOL = False
+LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}

@@ -1,0 +1,42 @@
+"""What a chat turn costs in database statements (issue #12): only what it must store."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.audit.models import AuditEvent
+from apps.chat.models import Conversation, Message
+from apps.chat.services import chat_turn
+from tests.fakes.provider_server import OPENAI
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_new_conversation_turn_is_sixteen_statements_at_most(keyed_user, fake_provider, django_assert_max_num_queries):
+    fake_provider.reply_text(OPENAI, "Nothing is due today.")
+    chat_turn(user=keyed_user, conversation_id=None, text="warm-up")  # first-use reads (registry, caches)
+
+    fake_provider.reply_text(OPENAI, "Nothing is due today.")
+    with django_assert_max_num_queries(16):  # was 20: lease release, existence check and history read folded
+        answer = chat_turn(user=keyed_user, conversation_id=None, text="what is due today?")
+
+    assert answer.reply == "Nothing is due today."
+    conversation = Conversation.objects.get(pk=answer.conversation_id)
+    assert conversation.turn_lease_id == "" and conversation.turn_lease_until is None
+    assert list(conversation.messages.order_by("id").values_list("role", "content")) == [
+        ("user", "what is due today?"),
+        ("assistant", "Nothing is due today."),
+    ]
+    assert AuditEvent.objects.filter(action="chat.turn", target_id=str(conversation.pk)).count() == 1
+    sent = fake_provider.last(OPENAI).body["messages"]
+    assert [m["role"] for m in sent] == ["system", "user"] and sent[-1]["content"] == "what is due today?"
+
+
+def test_a_follow_up_turn_still_reads_its_history(keyed_user, fake_provider):
+    fake_provider.reply_text(OPENAI, "Noted.")
+    first = chat_turn(user=keyed_user, conversation_id=None, text="remember milk")
+    fake_provider.reply_text(OPENAI, "Milk.")
+    chat_turn(user=keyed_user, conversation_id=first.conversation_id, text="what did I say?")
+    sent = fake_provider.last(OPENAI).body["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
+    assert Message.objects.filter(conversation_id=first.conversation_id).count() == 4
