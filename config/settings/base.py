@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.audit",
     "apps.providers",
+    "apps.limits",
     "apps.keys",
     "apps.todos",
     "apps.chat",
@@ -53,6 +54,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.limits.middleware.RateLimitHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -167,6 +169,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.DefaultPagination",
     "EXCEPTION_HANDLER": "apps.core.exception_handler.api_exception_handler",
+    # Per-user REST write limit from the user's limit policy (apps/limits), with RateLimit headers.
+    "DEFAULT_THROTTLE_CLASSES": ["apps.limits.throttles.UserWriteThrottle"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -240,6 +244,8 @@ PROVIDER_GATEWAY_POLICIES = env.list(
     default=[
         "apps.providers.policies.CooldownPolicy",
         "apps.providers.policies.CircuitBreakerPolicy",
+        "apps.limits.policies.ProviderRateLimitPolicy",
+        "apps.limits.policies.QuotaPolicy",
         "apps.providers.policies.RetryPolicy",
     ],
 )
@@ -285,8 +291,18 @@ CHAT_TURN_LEASE_SECONDS = env.int("CHAT_TURN_LEASE_SECONDS", default=300)
 # A whole turn (every model call, retry wait and tool call) ends within this many seconds.
 CHAT_TURN_DEADLINE_SECONDS = env.float("CHAT_TURN_DEADLINE_SECONDS", default=60.0)
 
-# Usage: a monthly token allowance per user and provider shown on the usage page (empty = no limit).
-USAGE_MONTHLY_TOKEN_LIMIT = env.int("USAGE_MONTHLY_TOKEN_LIMIT", default=0) or None
+# Limits and quotas (apps/limits): the policies are edited in the admin (User limit policies, and the
+# provider limits on each provider). Warnings in the chat answer and on /usage/ at these fractions.
+LIMITS_WARNING_THRESHOLDS = (0.8, 0.95)
+# Redis key prefix of limit state (blank: the cache's KEY_PREFIX).
+LIMITS_KEY_PREFIX = env.str("LIMITS_KEY_PREFIX", default="")
+# django-ratelimit (fixed window) on the login form and on key creation; refused requests are a 429.
+LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/m")
+KEY_CREATE_RATE_LIMIT = env.str("KEY_CREATE_RATE_LIMIT", default="20/m")
+RATELIMIT_VIEW = "apps.limits.views.ratelimited"
+RATELIMIT_FAIL_OPEN = True
+# django-ratelimit refuses the local-memory cache (E003): on the embedded default (one process) it is fine.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # Personal access tokens: how often last_used_at is written (a write per request would be wasteful).
 ACCESS_TOKEN_TOUCH_INTERVAL_SECONDS = 60
