@@ -46,6 +46,7 @@ class Decision:
     retry_after: float = 0.0  # seconds until the request would fit (denied only)
     reset: float = 0.0  # seconds until the window / period frees what is used now
     token: str = ""  # the admitted entry (sliding window), to adjust it later
+    at_ms: float = 0.0  # when it was admitted, by the store's clock (sliding window)
 
     @property
     def remaining(self) -> int:
@@ -85,7 +86,7 @@ end
 if used + cost <= limit then
   redis.call('ZADD', KEYS[1], now, token .. ':' .. cost)
   redis.call('PEXPIRE', KEYS[1], window + 1000)
-  return {1, used + cost, 0, window}
+  return {1, used + cost, 0, window, now}
 end
 -- denied: when will enough of the oldest entries have aged out?
 local need = used + cost - limit
@@ -147,7 +148,7 @@ class _Local:
                 return 1, used, 0, reset
             if used + cost <= limit:
                 entries[token] = (now, cost)
-                return 1, used + cost, 0, window_ms
+                return 1, used + cost, 0, window_ms, now
             need, freed, retry = used + cost - limit, 0, window_ms
             if cost <= limit:
                 for at, c in sorted(entries.values()):
@@ -219,17 +220,19 @@ def _window(key, op, limit, window_seconds, cost, token, old_cost=0):
     window_ms = max(int(window_seconds * 1000), 1)
     full = _prefix() + "w:" + key
     if shared():
-        allowed, used, retry, reset = _run("window", _WINDOW_LUA, [full], [op, limit, window_ms, cost, token, old_cost])
+        result = _run("window", _WINDOW_LUA, [full], [op, limit, window_ms, cost, token, old_cost])
     else:
-        allowed, used, retry, reset = _local.window(full, op, limit, window_ms, cost, token, old_cost)
-    return int(allowed), int(used), max(float(retry), 0.0) / 1000, max(float(reset), 0.0) / 1000
+        result = _local.window(full, op, limit, window_ms, cost, token, old_cost)
+    allowed, used, retry, reset = result[:4]
+    at = float(result[4]) if len(result) > 4 else 0.0
+    return int(allowed), int(used), max(float(retry), 0.0) / 1000, max(float(reset), 0.0) / 1000, at
 
 
 def window_hit(key: str, *, limit: int, window_seconds: float, cost: int = 1) -> Decision:
     """Admit ``cost`` units into the sliding window ``key`` if they fit, atomically."""
     token = uuid.uuid4().hex[:16]
-    allowed, used, retry, reset = _window(key, "hit", limit, window_seconds, int(cost), token)
-    return Decision(bool(allowed), limit, used, retry_after=retry, reset=reset, token=token if allowed else "")
+    allowed, used, retry, reset, at = _window(key, "hit", limit, window_seconds, int(cost), token)
+    return Decision(bool(allowed), limit, used, retry_after=retry, reset=reset, token=token if allowed else "", at_ms=at)
 
 
 def window_adjust(key: str, *, window_seconds: float, token: str, old_cost: int, new_cost: int) -> None:
@@ -238,7 +241,7 @@ def window_adjust(key: str, *, window_seconds: float, token: str, old_cost: int,
 
 
 def window_peek(key: str, *, limit: int, window_seconds: float) -> Decision:
-    _, used, _, reset = _window(key, "peek", limit, window_seconds, 0, "")
+    _, used, _, reset, _ = _window(key, "peek", limit, window_seconds, 0, "")
     return Decision(True, limit, used, reset=reset)
 
 
