@@ -431,6 +431,7 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             attempt=record.attempt,
             latency_ms=record.latency_ms,
             waited_ms=int(record.waited_seconds * 1000),
+            operator_key=record.operator_key,
         )
     for event in session.events:
         audit_record(
@@ -438,7 +439,7 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             action=event.action,
             target_type="providers.providerconfig",
             target_id=event.provider,
-            outcome="failure" if event.action in ("provider.failover", "provider.breaker_opened") else "success",
+            outcome="denied" if event.action == "limit.exceeded" else "failure" if event.action in ("provider.failover", "provider.breaker_opened") else "success",
             metadata={"provider": event.provider, "conversation_id": conversation.pk, **event.metadata},
         )
     audit_record(
@@ -454,6 +455,7 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             "attempts": [r.as_dict() for r in session.records if r.outcome != "success" or r.attempt > 1],
             "tools": [r.tool_name for r in rows if r.role == Message.Role.TOOL],
             "fallback_used": session.fallback_used,
+            "key_source": "operator" if any(r.operator_key for r in session.records if r.outcome == "success") else "own",
             "input_tokens": sum(c.reply.usage.input_tokens for c in session.calls),
             "output_tokens": sum(c.reply.usage.output_tokens for c in session.calls),
             **({} if exists else {"conversation_deleted": True}),

@@ -140,7 +140,8 @@ def _revoke_locked(record: ProviderKey, *, actor, reason: str, action: str = "pr
         actor=actor,
         action=action,
         target=record,
-        metadata={"reason": reason, "owner": record.owner.username, "key_last4": record.last4},
+        metadata={"reason": reason, "owner": record.owner.username if record.owner_id else "(operator)",
+                  "key_last4": record.last4},
     )
     return True
 
@@ -304,3 +305,44 @@ def provider_keys_rotate(*, batch_size: int = ROTATE_BATCH_SIZE) -> RotationRepo
                 report.failed.append(key_id)
         last_id = ids[-1][0]
     return report
+
+
+# --- operator keys (no owner) ---------------------------------------------------------------
+
+
+@transaction.atomic
+def operator_key_create(*, actor, provider_name: str, key: str, label: str = "",
+                        expires_at: datetime | None = None) -> ProviderKey:
+    """Store an operator key (staff, in the admin), sealed with its own associated data; never returned."""
+    provider = _provider_for_keys(provider_name)
+    plaintext = _clean_key_text(key)
+    _check_expiry(expires_at)
+    label = _clean_label(label) or f"operator {provider.name}"
+    record = ProviderKey(owner=None, provider=provider, label=label, last4=plaintext[-4:], expires_at=expires_at)
+    try:
+        record.master_key_id, record.ciphertext = crypto.seal(plaintext, aad=record.associated_data())
+    except crypto.NoMasterKey:
+        raise ApplicationError("Key storage is not configured on this server.", code="vault_not_configured") from None
+    record.save()
+    audit_record(
+        actor=actor,
+        action="operator_key.create",
+        target=record,
+        metadata={"provider": provider.name, "key_last4": record.last4, "master_key_id": record.master_key_id},
+    )
+    return record
+
+
+def operator_key_open(*, key_id: int) -> OpenedKey:
+    """Open an operator key for one call (the gateway, the health probe)."""
+    record = ProviderKey.objects.select_related("provider").filter(owner__isnull=True, pk=key_id).first()
+    if record is None:
+        raise NotFound("Operator key not found.", code="provider_key_not_found", extra={"key_id": key_id})
+    if record.status != ProviderKey.Status.ACTIVE:
+        raise ProviderKeyUnusable(f"The operator key for {record.provider} is {record.status}.", extra={"key_id": record.pk})
+    if record.is_expired:
+        provider_key_mark(key_id=record.pk, status=ProviderKey.Status.EXPIRED, detail="The key has expired.")
+        raise ProviderKeyUnusable(f"The operator key for {record.provider} has expired.", extra={"key_id": record.pk})
+    secret = _open(record)
+    ProviderKey.objects.filter(pk=record.pk).update(last_used_at=timezone.now())
+    return OpenedKey(key_id=record.pk, provider_id=record.provider_id, last4=record.last4, secret=secret)

@@ -45,6 +45,7 @@ def _bounds(attempt: Attempt) -> tuple[int, int]:
 
 
 def _limit_event(attempt: Attempt, policy: str, label: str, **extra) -> None:
+    extra.setdefault("key_source", "operator" if attempt.step.operator_key else "own")  # "…_key" would be redacted
     attempt.context.event(
         "limit.exceeded", attempt.provider, policy=policy, limit=label,
         user_id=getattr(attempt.context.user, "pk", None), **extra,
@@ -111,6 +112,11 @@ class QuotaPolicy(GatewayPolicy):
         if ctx.user is None or not attempt.provider.needs_key:
             return None
         applicable = quotas.quotas_for(user=ctx.user, provider=attempt.provider)
+        if attempt.step.operator_key and not any(q.scope == "user" for q in applicable):
+            # One user must not be able to drain the operator's budget: no per-user quota, no operator key.
+            _limit_event(attempt, "operator_key", "no per-user quota for the operator key")
+            return skip("the operator's key is only used under a per-user token or cost quota, and none is set",
+                        outcome="refused")
         if not applicable:
             return None
         tokens_in, tokens_out = _bounds(attempt)

@@ -62,6 +62,7 @@ class AttemptRecord:
     waited_seconds: float = 0.0
     cached: bool = False
     fallback: bool = False
+    operator_key: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +79,7 @@ class AttemptRecord:
             "waited_seconds": round(self.waited_seconds, 3),
             "cached": self.cached,
             "fallback": self.fallback,
+            "operator_key": self.operator_key,
         }
 
 
@@ -296,6 +298,7 @@ class Pipeline:
                 waited_seconds=attempt.waited_seconds,
                 cached=cached,
                 fallback=ctx.position > 0,
+                operator_key=attempt.step.operator_key,
             )
         )
 
@@ -328,18 +331,22 @@ class Pipeline:
 
 def build_route(*, user, provider: ProviderConfig, model: str) -> list[RouteStep]:
     """The user's provider and model, then the other providers they can use, offline last."""
-    from apps.keys.selectors import provider_key_usable_for
+    from apps.keys.selectors import operator_key_usable_for, provider_key_usable_for
     from apps.providers.selectors import provider_fallback_chain
 
-    def key_id(p: ProviderConfig) -> int | None:
+    def step(p: ProviderConfig, model: str) -> RouteStep:
         if not p.needs_key:
-            return None
+            return RouteStep(provider=p, model=model)
         record = provider_key_usable_for(user=user, provider=p)
-        return record.pk if record else None
+        if record is None and p.operator_key_for_users:  # the operator's key, under the per-user policy
+            operator = operator_key_usable_for(provider=p)
+            if operator is not None:
+                return RouteStep(provider=p, model=model, key_id=operator.pk, operator_key=True)
+        return RouteStep(provider=p, model=model, key_id=record.pk if record else None)
 
-    steps = [RouteStep(provider=provider, model=model, key_id=key_id(provider))]
+    steps = [step(provider, model)]
     for other in provider_fallback_chain(user=user, first=provider):
-        steps.append(RouteStep(provider=other, model=other.default_model, key_id=key_id(other)))
+        steps.append(step(other, other.default_model))
     return steps
 
 
@@ -411,12 +418,15 @@ class ProviderSession:
 
     def _open_key(self, step: RouteStep) -> str:
         from apps.core.errors import NotFound
-        from apps.keys.vault import ProviderKeyUnusable, provider_key_open
+        from apps.keys.vault import ProviderKeyUnusable, operator_key_open, provider_key_open
 
         if not step.provider.needs_key:
             return ""
         try:
-            opened = provider_key_open(user=self.user, provider=step.provider, key_id=step.key_id)
+            if step.operator_key:
+                opened = operator_key_open(key_id=step.key_id)
+            else:
+                opened = provider_key_open(user=self.user, provider=step.provider, key_id=step.key_id)
         except ProviderKeyUnusable as exc:
             raise KeyUnavailable(exc.message) from None
         except NotFound:  # the route's key was deleted since the turn began
@@ -434,4 +444,5 @@ class ProviderSession:
             status=ProviderKey.Status.INVALID,
             detail=f"{step.provider} refused this key during a chat. Check it, or add a new one.",
         )
-        self.warnings.append(f"{step.provider} refused your key; it is now marked invalid.")
+        whose = "the operator's key" if step.operator_key else "your key"
+        self.warnings.append(f"{step.provider} refused {whose}; it is now marked invalid.")

@@ -267,9 +267,6 @@ PROVIDER_BREAKER_COOLDOWN_SECONDS = env.float("PROVIDER_BREAKER_COOLDOWN_SECONDS
 PROVIDER_BREAKER_PROBE_TIMEOUT_SECONDS = env.float("PROVIDER_BREAKER_PROBE_TIMEOUT_SECONDS", default=60.0)
 # Redis key prefix of breaker and cool-down state (blank: the cache's KEY_PREFIX).
 PROVIDER_STATE_PREFIX = env.str("PROVIDER_STATE_PREFIX", default="")
-# Operator-provided keys used only by the scheduled health probe, e.g. "openai=sk-...,anthropic=sk-ant-..."
-# (never users' keys). Providers without one get health from real traffic only.
-PROVIDER_PROBE_KEYS = env.dict("PROVIDER_PROBE_KEYS", default={})
 # Health (success rate, p50 latency) is computed over this many latest attempts per provider.
 PROVIDER_HEALTH_WINDOW = env.int("PROVIDER_HEALTH_WINDOW", default=50)
 
