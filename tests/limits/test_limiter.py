@@ -18,13 +18,26 @@ from tests.services import require_redis
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_local_window_admits_exactly_the_limit_and_says_when_to_come_back():
+@pytest.fixture(params=["local", "redis"])
+def backend(request, settings):
+    if request.param == "redis":
+        url = os.environ.get("REDIS_URL", "")
+        require_redis()
+        from config.settings.base import redis_cache
+
+        settings.CACHES = {"default": redis_cache(url)}
+        settings.LIMITS_KEY_PREFIX = f"test-{uuid.uuid4().hex[:8]}"
+    yield request.param
+    limiter.clear_all()
+
+
+def test_local_window_admits_exactly_the_limit_and_says_when_to_come_back(backend):
     decisions = [limiter.window_hit("t:local", limit=3, window_seconds=60) for _ in range(5)]
     assert [d.allowed for d in decisions] == [True, True, True, False, False]
     assert decisions[2].remaining == 0 and 59 <= decisions[3].retry_after <= 60
 
 
-def test_local_window_frees_as_entries_age_out():
+def test_local_window_frees_as_entries_age_out(backend):
     for _ in range(2):
         assert limiter.window_hit("t:age", limit=2, window_seconds=0.3).allowed
     assert not limiter.window_hit("t:age", limit=2, window_seconds=0.3).allowed
@@ -32,7 +45,7 @@ def test_local_window_frees_as_entries_age_out():
     assert limiter.window_hit("t:age", limit=2, window_seconds=0.3).allowed
 
 
-def test_a_reservation_is_reconciled_and_released():
+def test_a_reservation_is_reconciled_and_released(backend):
     first = limiter.window_hit("t:tok", limit=100, window_seconds=60, cost=80)
     assert first.allowed and not limiter.window_hit("t:tok", limit=100, window_seconds=60, cost=30).allowed
     limiter.window_adjust("t:tok", window_seconds=60, token=first.token, old_cost=80, new_cost=20)  # reported usage
@@ -43,7 +56,7 @@ def test_a_reservation_is_reconciled_and_released():
     assert limiter.window_peek("t:tok", limit=100, window_seconds=60).used == 20
 
 
-def test_a_period_counter_rebuilds_from_the_record_when_missing():
+def test_a_period_counter_rebuilds_from_the_record_when_missing(backend):
     calls = []
 
     def rebuild():
