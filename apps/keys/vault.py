@@ -150,7 +150,7 @@ def _revoke_locked(record: ProviderKey, *, actor, reason: str, action: str = "pr
 def provider_key_delete(*, user, key_id: int) -> None:
     """The user deletes a key: it is revoked and its ciphertext wiped; the row stays for the audit trail."""
     provider_key_get(user=user, key_id=key_id)
-    record = ProviderKey.objects.select_for_update().select_related("owner").get(pk=key_id)
+    record = ProviderKey.objects.select_for_update(of=("self",)).select_related("owner").get(pk=key_id)
     _revoke_locked(record, actor=user, reason="deleted by owner", action="provider_key.delete")
 
 
@@ -159,7 +159,7 @@ def provider_keys_revoke(*, queryset, actor, reason: str) -> int:
     count = 0
     for key_id in list(queryset.values_list("pk", flat=True)):
         with transaction.atomic():
-            record = ProviderKey.objects.select_for_update().select_related("owner").filter(pk=key_id).first()
+            record = ProviderKey.objects.select_for_update(of=("self",)).select_related("owner").filter(pk=key_id).first()
             if record is not None and _revoke_locked(record, actor=actor, reason=reason):
                 count += 1
     return count
@@ -220,7 +220,10 @@ def provider_key_mark(*, key_id: int, status: str, detail: str = "", validated: 
     Locks the row and never touches a revoked key, so a slow validation finishing after a
     delete cannot bring the key back (EC5). Returns whether anything changed.
     """
-    record = ProviderKey.objects.select_for_update().select_related("owner", "provider").filter(pk=key_id).first()
+    # of=self: an operator key has no owner (an outer join PostgreSQL will not lock the nullable side of)
+    record = (
+        ProviderKey.objects.select_for_update(of=("self",)).select_related("owner", "provider").filter(pk=key_id).first()
+    )
     if record is None or record.status == ProviderKey.Status.REVOKED:
         return False
     fields = ["status", "status_detail", "updated_at"]

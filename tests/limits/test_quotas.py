@@ -181,3 +181,19 @@ def test_the_reconcile_schedule_exists_in_the_admin_table():
 
     task = PeriodicTask.objects.get(name="limits reconcile and usage roll-up")
     assert task.task == "apps.limits.tasks.limits_reconcile_task" and task.enabled
+
+
+def test_configure_provider_sets_and_clears_limits_and_the_operator_flag():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command("configure_provider", "openai", "--requests-per-minute", "5", "--tokens-per-day", "90000",
+                 "--cost-per-month", "12.50", "--operator-key-for-users", stdout=StringIO())
+    openai = ProviderConfig.objects.get(name="openai")
+    assert (openai.requests_per_minute, openai.tokens_per_day, openai.cost_per_month) == (5, 90000, Decimal("12.50"))
+    assert openai.operator_key_for_users
+    call_command("configure_provider", "openai", "--requests-per-minute", "0", "--no-operator-key-for-users",
+                 stdout=StringIO())
+    openai.refresh_from_db()
+    assert openai.requests_per_minute is None and not openai.operator_key_for_users and openai.tokens_per_day == 90000
