@@ -150,3 +150,12 @@ def test_a_second_user_without_a_key_is_not_another_users_key(operator_openai):
     other = make_user("keyless")
     step = build_route(user=other, provider=ProviderConfig.objects.get(name="openai"), model="gpt-4o-mini")[0]
     assert step.operator_key and step.key_id == operator_openai.pk
+
+
+def test_the_limit_policy_admin_edits_the_default_and_refuses_a_second_one(staff, user_a):
+    assert staff.get("/admin/limits/userpolicy/").status_code == 200
+    response = staff.post("/admin/limits/userpolicy/add/", {"tokens_per_month": "5"})
+    assert response.status_code == 200 and "There is a default policy already" in response.content.decode()
+    response = staff.post("/admin/limits/userpolicy/add/", {"user": user_a.pk, "tokens_per_month": "5"})
+    assert response.status_code == 302
+    assert UserPolicy.objects.get(user=user_a).tokens_per_month == 5
