@@ -397,6 +397,9 @@ def _turn_body(*, user, turn: _Turn, stream: bool) -> Iterator[dict[str, Any]]:
     yield {"type": "done", "answer": answer.as_dict()}
 
 
+_EVENT_OUTCOMES = {"provider.failover": "failure", "provider.breaker_opened": "failure", "limit.exceeded": "denied"}
+
+
 @transaction.atomic
 def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSession, failed: bool) -> bool:
     """Store the turn's messages, usage and audit row; False if the conversation was deleted meanwhile.
@@ -439,9 +442,10 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             action=event.action,
             target_type="providers.providerconfig",
             target_id=event.provider,
-            outcome="denied" if event.action == "limit.exceeded" else "failure" if event.action in ("provider.failover", "provider.breaker_opened") else "success",
+            outcome=_EVENT_OUTCOMES.get(event.action, "success"),
             metadata={"provider": event.provider, "conversation_id": conversation.pk, **event.metadata},
         )
+    records = session.records
     audit_record(
         actor=user,
         action="chat.turn",
@@ -455,7 +459,7 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             "attempts": [r.as_dict() for r in session.records if r.outcome != "success" or r.attempt > 1],
             "tools": [r.tool_name for r in rows if r.role == Message.Role.TOOL],
             "fallback_used": session.fallback_used,
-            "key_source": "operator" if any(r.operator_key for r in session.records if r.outcome == "success") else "own",
+            "key_source": "operator" if any(r.operator_key and r.outcome == "success" for r in records) else "own",
             "input_tokens": sum(c.reply.usage.input_tokens for c in session.calls),
             "output_tokens": sum(c.reply.usage.output_tokens for c in session.calls),
             **({} if exists else {"conversation_deleted": True}),
