@@ -34,7 +34,7 @@ def input_bound(request: CompletionRequest) -> int:
         "messages": [asdict(m) for m in request.messages],
         "tools": [asdict(t) for t in request.tools],
     }
-    return len(json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8"))
+    return len(json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8"))
 
 
 def _bounds(attempt: Attempt) -> tuple[int, int]:

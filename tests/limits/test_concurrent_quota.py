@@ -25,8 +25,11 @@ from tests.services import require_postgres
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-QUOTA = 10_000
-PER_CALL = (1_500, 500)  # 2,000 tokens a call: at most 5 fit
+# The issue asks for 10,000; since the todo tools grew (main, #18), one call's byte bound (messages and
+# tool schemas) plus max_tokens is above 10,000, so no call could be reserved at all: 30,000 keeps the
+# same shape (a handful of calls fit, most of 50 are refused).
+QUOTA = 30_000
+PER_CALL = (4_500, 1_500)  # 6,000 tokens a call: at most 5 fit
 
 
 @pytest.fixture
@@ -65,11 +68,11 @@ def test_50_concurrent_turns_never_overshoot_the_monthly_quota(shared_limiter, f
 
     used = UsageRecord.objects.filter(user=user, provider="openai").aggregate(
         t=Sum("input_tokens") + Sum("output_tokens"))["t"] or 0
-    assert 0 < used <= QUOTA
+    assert 0 < used <= QUOTA, answers[0].warnings
     answered = [a for a in answers if a.provider == "openai"]
     refused = [a for a in answers if a.provider != "openai"]
     assert len(answered) == used // sum(PER_CALL) and refused
     for answer in refused:
         assert answer.provider == "offline" and answer.fallback_used
-        assert "your monthly token quota for OpenAI (10,000 tokens) is used up" in " ".join(answer.warnings)
+        assert "your monthly token quota for OpenAI (30,000 tokens) is used up" in " ".join(answer.warnings)
     assert UsageRecord.objects.filter(user=user, provider="openai", outcome="refused").count() == len(refused)
