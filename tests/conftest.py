@@ -94,6 +94,36 @@ def _default_rows_after_flush(request):
     from django.apps import apps
 
     import_module("apps.providers.migrations.0002_default_providers").create_defaults(apps, None)
+    from apps.limits.models import UserPolicy
+
+    UserPolicy.objects.get_or_create(user=None)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limits():
+    """Limit counters and django-ratelimit's counts (in the cache) never carry over to the next test."""
+    from django.core.cache import cache
+
+    from apps.limits import limiter
+
+    def clear():
+        limiter.clear_all()
+        try:
+            if hasattr(cache, "_cache"):  # local memory
+                for k in [k for k in cache._cache if ":rl:" in str(k)]:
+                    cache._cache.pop(k, None)
+                    cache._expire_info.pop(k, None)
+            else:
+                client = cache.client.get_client()
+                keys = list(client.scan_iter(match="*:rl:*", count=1000))
+                if keys:
+                    client.delete(*keys)
+        except Exception:  # noqa: BLE001 - a test with Redis down has nothing to clear
+            pass
+
+    clear()
+    yield
+    clear()
 
 
 @pytest.fixture

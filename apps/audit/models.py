@@ -168,6 +168,7 @@ class UsageRecord(models.Model):
     attempt = models.PositiveSmallIntegerField(default=1)
     latency_ms = models.PositiveIntegerField(default=0)
     waited_ms = models.PositiveIntegerField(default=0)
+    operator_key = models.BooleanField(default=False, help_text="The call used the operator's key, not the user's.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import TruncDate
@@ -63,20 +62,10 @@ def turns_by_day(*, user, days: int = 30) -> list[dict]:
 
 
 def usage_quota_status(*, user) -> list[dict]:
-    """Tokens used this calendar month per provider, against the monthly limit (None = no limit)."""
-    from apps.providers.selectors import provider_enabled_list
+    """Each quota that applies to the user (apps.limits), with this period's use."""
+    from apps.limits.selectors import quota_status
 
-    start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    used = dict(
-        UsageRecord.objects.filter(user=user, created_at__gte=start)
-        .values("provider")
-        .annotate(total=Sum("input_tokens") + Sum("output_tokens"))
-        .values_list("provider", "total")
-    )
-    limit = settings.USAGE_MONTHLY_TOKEN_LIMIT
-    names = [p.name for p in provider_enabled_list()]
-    names += [name for name in used if name not in names]
-    return [{"provider": name, "used_tokens": used.get(name) or 0, "limit_tokens": limit} for name in names]
+    return quota_status(user=user)
 
 
 def audit_event_list(*, user):

@@ -428,6 +428,9 @@ def _turn_body(*, user, turn: _Turn, stream: bool, options: dict[str, Any] | Non
     yield {"type": "done", "answer": answer.as_dict()}
 
 
+_EVENT_OUTCOMES = {"provider.failover": "failure", "provider.breaker_opened": "failure", "limit.exceeded": "denied"}
+
+
 @transaction.atomic
 def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSession, failed: bool) -> bool:
     """Store the turn's messages, usage and audit row; False if the conversation was deleted meanwhile.
@@ -471,6 +474,7 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             attempt=record.attempt,
             latency_ms=record.latency_ms,
             waited_ms=int(record.waited_seconds * 1000),
+            operator_key=record.operator_key,
         )
         # One audit event per attempt too: the trail alone accounts for every call, its tokens and cost.
         audit_record(
@@ -487,9 +491,10 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             action=event.action,
             target_type="providers.providerconfig",
             target_id=event.provider,
-            outcome="failure" if event.action in ("provider.failover", "provider.breaker_opened") else "success",
+            outcome=_EVENT_OUTCOMES.get(event.action, "success"),
             metadata={"provider": event.provider, "conversation_id": conversation.pk, **event.metadata},
         )
+    records = session.records
     audit_record(
         actor=user,
         action="chat.turn",
@@ -503,6 +508,7 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             "attempts": [r.as_dict() for r in session.records if r.outcome != "success" or r.attempt > 1],
             "tools": [r.tool_name for r in rows if r.role == Message.Role.TOOL],
             "fallback_used": session.fallback_used,
+            "key_source": "operator" if any(r.operator_key and r.outcome == "success" for r in records) else "own",
             "input_tokens": sum(c.reply.usage.input_tokens for c in session.calls),
             "output_tokens": sum(c.reply.usage.output_tokens for c in session.calls),
             **({} if exists else {"conversation_deleted": True}),

@@ -49,3 +49,25 @@ def paginated(serializer_class: type[serializers.Serializer], name: str):
             "results": serializer_class(many=True),
         },
     )
+
+
+def add_rate_limit_responses(result, generator, request, public):
+    """drf-spectacular post-processing hook: every write may be refused with a 429 (apps/limits: the
+    per-user write limit; key creation's own limit), with Retry-After and the RateLimit fields."""
+    headers = {
+        "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds until the request would be admitted."},
+        "RateLimit-Policy": {"schema": {"type": "string"}, "description": 'e.g. "api-writes";q=60;w=60'},
+        "RateLimit": {"schema": {"type": "string"}, "description": 'e.g. "api-writes";r=0;t=17'},
+    }
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method in ("post", "put", "patch", "delete"):
+                operation.setdefault("responses", {}).setdefault(
+                    "429",
+                    {
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                        "description": _DESCRIPTIONS[429],
+                        "headers": headers,
+                    },
+                )
+    return result

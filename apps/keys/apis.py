@@ -97,6 +97,9 @@ class ProviderKeyListApi(APIView):
         summary="Store a provider key (encrypted; never returned)",
     )
     def post(self, request):
+        from apps.limits.attempts import key_create_check
+
+        key_create_check(request)
         data = ProviderKeyCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data

@@ -35,7 +35,12 @@ class AccessToken(models.Model):
 
 
 class ProviderKey(models.Model):
-    """A user's API key for a provider, sealed with AES-256-GCM; only the last 4 characters are kept in clear."""
+    """A user's API key for a provider, sealed with AES-256-GCM; only the last 4 characters are kept in clear.
+
+    A key with no owner is an operator key: entered by staff in the admin, used for users without
+    a key of their own where the provider allows it (always under the per-user limit policy), and
+    for the scheduled health probe.
+    """
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -43,7 +48,10 @@ class ProviderKey(models.Model):
         EXPIRED = "expired", "Expired"
         REVOKED = "revoked", "Revoked"
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="provider_keys")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="provider_keys", null=True, blank=True,
+        help_text="Blank: an operator key.",
+    )
     provider = models.ForeignKey("providers.ProviderConfig", on_delete=models.PROTECT, related_name="keys")
     label = models.CharField(max_length=100, blank=True)
     ciphertext = models.BinaryField(editable=False, default=bytes)
@@ -69,10 +77,27 @@ class ProviderKey(models.Model):
     def masked(self) -> str:
         return f"…{self.last4}"
 
+    @property
+    def is_operator(self) -> bool:
+        return self.owner_id is None
+
     def associated_data(self) -> bytes:
-        """Binds a ciphertext to its owner, provider and purpose: copied to another row, it will not open."""
+        """Binds a ciphertext to its owner, provider and purpose: copied to another row, it will not open.
+
+        Operator keys have their own purpose string, so a user's ciphertext can never pass as one."""
+        if self.owner_id is None:
+            return f"todoassist/operator-key/v1|provider={self.provider_id}".encode()
         return f"todoassist/provider-key/v1|owner={self.owner_id}|provider={self.provider_id}".encode()
 
     @property
     def is_expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= timezone.now()
+
+
+class OperatorKey(ProviderKey):
+    """Operator keys (no owner) in their own admin page: write-only, last 4 shown."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "operator key"
+        verbose_name_plural = "operator keys"

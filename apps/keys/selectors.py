@@ -126,6 +126,20 @@ def provider_key_ids_usable(*, user) -> dict[int, int]:
     return newest
 
 
+def operator_key_usable_for(*, provider):
+    """The newest usable operator key (no owner) for this provider, or None."""
+    from apps.keys.models import ProviderKey
+
+    now = timezone.now()
+    return (
+        ProviderKey.objects.filter(owner__isnull=True, provider=provider, status=ProviderKey.Status.ACTIVE)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by("-created_at", "-id")
+        .only("pk", "provider_id", "last4")
+        .first()
+    )
+
+
 def provider_keys_lapsed(*, user, provider) -> list[int]:
     """Ids of the user's keys for this provider still marked active although their expiry has passed."""
     from apps.keys.models import ProviderKey

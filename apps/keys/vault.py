@@ -140,7 +140,8 @@ def _revoke_locked(record: ProviderKey, *, actor, reason: str, action: str = "pr
         actor=actor,
         action=action,
         target=record,
-        metadata={"reason": reason, "owner": record.owner.username, "key_last4": record.last4},
+        metadata={"reason": reason, "owner": record.owner.username if record.owner_id else "(operator)",
+                  "key_last4": record.last4},
     )
     return True
 
@@ -149,7 +150,7 @@ def _revoke_locked(record: ProviderKey, *, actor, reason: str, action: str = "pr
 def provider_key_delete(*, user, key_id: int) -> None:
     """The user deletes a key: it is revoked and its ciphertext wiped; the row stays for the audit trail."""
     provider_key_get(user=user, key_id=key_id)
-    record = ProviderKey.objects.select_for_update().select_related("owner").get(pk=key_id)
+    record = ProviderKey.objects.select_for_update(of=("self",)).select_related("owner").get(pk=key_id)
     _revoke_locked(record, actor=user, reason="deleted by owner", action="provider_key.delete")
 
 
@@ -158,7 +159,7 @@ def provider_keys_revoke(*, queryset, actor, reason: str) -> int:
     count = 0
     for key_id in list(queryset.values_list("pk", flat=True)):
         with transaction.atomic():
-            record = ProviderKey.objects.select_for_update().select_related("owner").filter(pk=key_id).first()
+            record = ProviderKey.objects.select_for_update(of=("self",)).select_related("owner").filter(pk=key_id).first()
             if record is not None and _revoke_locked(record, actor=actor, reason=reason):
                 count += 1
     return count
@@ -219,7 +220,10 @@ def provider_key_mark(*, key_id: int, status: str, detail: str = "", validated: 
     Locks the row and never touches a revoked key, so a slow validation finishing after a
     delete cannot bring the key back (EC5). Returns whether anything changed.
     """
-    record = ProviderKey.objects.select_for_update().select_related("owner", "provider").filter(pk=key_id).first()
+    # of=self: an operator key has no owner (an outer join PostgreSQL will not lock the nullable side of)
+    record = (
+        ProviderKey.objects.select_for_update(of=("self",)).select_related("owner", "provider").filter(pk=key_id).first()
+    )
     if record is None or record.status == ProviderKey.Status.REVOKED:
         return False
     fields = ["status", "status_detail", "updated_at"]
@@ -304,3 +308,44 @@ def provider_keys_rotate(*, batch_size: int = ROTATE_BATCH_SIZE) -> RotationRepo
                 report.failed.append(key_id)
         last_id = ids[-1][0]
     return report
+
+
+# --- operator keys (no owner) ---------------------------------------------------------------
+
+
+@transaction.atomic
+def operator_key_create(*, actor, provider_name: str, key: str, label: str = "",
+                        expires_at: datetime | None = None) -> ProviderKey:
+    """Store an operator key (staff, in the admin), sealed with its own associated data; never returned."""
+    provider = _provider_for_keys(provider_name)
+    plaintext = _clean_key_text(key)
+    _check_expiry(expires_at)
+    label = _clean_label(label) or f"operator {provider.name}"
+    record = ProviderKey(owner=None, provider=provider, label=label, last4=plaintext[-4:], expires_at=expires_at)
+    try:
+        record.master_key_id, record.ciphertext = crypto.seal(plaintext, aad=record.associated_data())
+    except crypto.NoMasterKey:
+        raise ApplicationError("Key storage is not configured on this server.", code="vault_not_configured") from None
+    record.save()
+    audit_record(
+        actor=actor,
+        action="operator_key.create",
+        target=record,
+        metadata={"provider": provider.name, "key_last4": record.last4, "master_key_id": record.master_key_id},
+    )
+    return record
+
+
+def operator_key_open(*, key_id: int) -> OpenedKey:
+    """Open an operator key for one call (the gateway, the health probe)."""
+    record = ProviderKey.objects.select_related("provider").filter(owner__isnull=True, pk=key_id).first()
+    if record is None:
+        raise NotFound("Operator key not found.", code="provider_key_not_found", extra={"key_id": key_id})
+    if record.status != ProviderKey.Status.ACTIVE:
+        raise ProviderKeyUnusable(f"The operator key for {record.provider} is {record.status}.", extra={"key_id": record.pk})
+    if record.is_expired:
+        provider_key_mark(key_id=record.pk, status=ProviderKey.Status.EXPIRED, detail="The key has expired.")
+        raise ProviderKeyUnusable(f"The operator key for {record.provider} has expired.", extra={"key_id": record.pk})
+    secret = _open(record)
+    ProviderKey.objects.filter(pk=record.pk).update(last_used_at=timezone.now())
+    return OpenedKey(key_id=record.pk, provider_id=record.provider_id, last4=record.last4, secret=secret)

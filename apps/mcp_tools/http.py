@@ -30,7 +30,8 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSI
 
 from apps.core.parsers import json_depth
 from apps.core.request_context import RequestContext, reset_request_context, set_request_context
-from apps.mcp_tools.db import close_worker_connections
+from apps.limits.mcp import mcp_call_refusal
+from apps.mcp_tools.db import close_worker_connections, run_db
 from apps.mcp_tools.server import get_server, sync_registry_at_startup
 
 logger = logging.getLogger(__name__)
@@ -251,6 +252,14 @@ class McpHttpApp:
         problem = message_problem(body)
         if problem is not None:
             await _send_rpc_error(send, 400, *problem)
+            return None
+        refusal = None
+        if b"tools/call" in body:  # the user's tools/call limit (apps.limits.mcp), a 429 before the SDK
+            refusal = await run_db(None, mcp_call_refusal, _header(scope, b"authorization"), body)
+        if refusal is not None:
+            message, headers = refusal
+            hdrs = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+            await _send_rpc_error(send, 429, INVALID_REQUEST, message, headers=hdrs)
             return None
         return _replaying(body, receive)
 

@@ -40,6 +40,7 @@ ProviderListSerializer = inline_serializer(
         "models": serializers.ListField(child=serializers.CharField()),
         "default_model": serializers.CharField(),
         "has_usable_key": serializers.BooleanField(),
+        "operator_key": serializers.BooleanField(help_text="Available to you through the operator's key."),
         "health": ProviderHealthSerializer,
     },
 )

@@ -64,6 +64,7 @@ class AttemptRecord:
     fallback: bool = False
     cache_status: str = ""  # the answer cache's part: hit | miss | "" (see AnswerCachePolicy)
     cost_saved: Decimal = Decimal("0")
+    operator_key: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +82,7 @@ class AttemptRecord:
             "cached": self.cached,
             "fallback": self.fallback,
             "cache_status": self.cache_status,
+            "operator_key": self.operator_key,
         }
 
 
@@ -304,6 +306,7 @@ class Pipeline:
                 fallback=ctx.position > 0,
                 cache_status=attempt.notes.get("cache_status", "") if outcome == "success" else "",
                 cost_saved=attempt.notes.get("cost_saved", Decimal("0")),
+                operator_key=attempt.step.operator_key,
             )
         )
 
@@ -336,17 +339,24 @@ class Pipeline:
 
 def build_route(*, user, provider: ProviderConfig, model: str) -> list[RouteStep]:
     """The user's provider and model, then the other providers they can use, offline last."""
-    from apps.keys.selectors import provider_key_ids_usable
+    from apps.keys.selectors import operator_key_usable_for, provider_key_ids_usable
     from apps.providers.selectors import provider_fallback_chain
 
-    usable_keys = provider_key_ids_usable(user=user)  # one query for every provider's key
+    usable_keys = provider_key_ids_usable(user=user)  # one query for every provider's own key
 
-    def key_id(p: ProviderConfig) -> int | None:
-        return usable_keys.get(p.pk) if p.needs_key else None
+    def step(p: ProviderConfig, model: str) -> RouteStep:
+        if not p.needs_key:
+            return RouteStep(provider=p, model=model)
+        key_id = usable_keys.get(p.pk)
+        if key_id is None and p.operator_key_for_users:  # the operator's key, under the per-user policy
+            operator = operator_key_usable_for(provider=p)
+            if operator is not None:
+                return RouteStep(provider=p, model=model, key_id=operator.pk, operator_key=True)
+        return RouteStep(provider=p, model=model, key_id=key_id)
 
-    steps = [RouteStep(provider=provider, model=model, key_id=key_id(provider))]
+    steps = [step(provider, model)]
     for other in provider_fallback_chain(user=user, first=provider, usable_keys=usable_keys):
-        steps.append(RouteStep(provider=other, model=other.default_model, key_id=key_id(other)))
+        steps.append(step(other, other.default_model))
     return steps
 
 
@@ -418,12 +428,15 @@ class ProviderSession:
 
     def _open_key(self, step: RouteStep) -> str:
         from apps.core.errors import NotFound
-        from apps.keys.vault import ProviderKeyUnusable, provider_key_open
+        from apps.keys.vault import ProviderKeyUnusable, operator_key_open, provider_key_open
 
         if not step.provider.needs_key:
             return ""
         try:
-            opened = provider_key_open(user=self.user, provider=step.provider, key_id=step.key_id)
+            if step.operator_key:
+                opened = operator_key_open(key_id=step.key_id)
+            else:
+                opened = provider_key_open(user=self.user, provider=step.provider, key_id=step.key_id)
         except ProviderKeyUnusable as exc:
             raise KeyUnavailable(exc.message) from None
         except NotFound:  # the route's key was deleted since the turn began
@@ -441,4 +454,5 @@ class ProviderSession:
             status=ProviderKey.Status.INVALID,
             detail=f"{step.provider} refused this key during a chat. Check it, or add a new one.",
         )
-        self.warnings.append(f"{step.provider} refused your key; it is now marked invalid.")
+        whose = "the operator's key" if step.operator_key else "your key"
+        self.warnings.append(f"{step.provider} refused {whose}; it is now marked invalid.")

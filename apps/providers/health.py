@@ -72,8 +72,18 @@ def health_label(health: dict[str, Any]) -> str:
 
 
 def _operator_key(provider: ProviderConfig) -> str | None:
-    """The operator's own key for probes (``PROVIDER_PROBE_KEYS``); users' keys are never used."""
-    return (settings.PROVIDER_PROBE_KEYS or {}).get(provider.name) or None
+    """The operator's own key for probes (an operator key in the admin); users' keys are never used."""
+    from apps.core.errors import ApplicationError
+    from apps.keys.selectors import operator_key_usable_for
+    from apps.keys.vault import operator_key_open
+
+    record = operator_key_usable_for(provider=provider)
+    if record is None:
+        return None
+    try:
+        return operator_key_open(key_id=record.pk).secret.reveal()
+    except ApplicationError:
+        return None
 
 
 def provider_probe(provider: ProviderConfig) -> dict[str, Any] | None:

@@ -94,6 +94,20 @@ class ProviderConfig(models.Model):
     fallback_order = models.PositiveIntegerField(
         default=100, help_text="Lower comes first when a provider fails and the chat falls over to another."
     )
+    # Limits for all traffic to this provider (blank = none); see apps/limits. Exceeded: the provider is skipped.
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True, help_text="Model calls per minute (sliding window).")
+    tokens_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Input + output tokens per minute (sliding window; reserved before each call)."
+    )
+    tokens_per_day = models.PositiveBigIntegerField(null=True, blank=True, help_text="Input + output tokens per UTC day.")
+    cost_per_month = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text="Spend per calendar month, from the prices above."
+    )
+    operator_key_for_users = models.BooleanField(
+        "users without a key may use the operator key",
+        default=False,
+        help_text="Users without their own key chat through the operator's key, always under the per-user policy.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -41,6 +41,7 @@ class RouteStep:
     provider: ProviderConfig
     model: str
     key_id: int | None = None
+    operator_key: bool = False  # key_id is the operator's key (the user has none of their own)
 
     @property
     def is_offline(self) -> bool:

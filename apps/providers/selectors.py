@@ -21,9 +21,26 @@ def provider_offline() -> ProviderConfig:
 
 
 def _has_usable_key(user, provider: ProviderConfig) -> bool:
+    """The user has a usable key of their own, or may use the operator's key for this provider."""
     from apps.keys.selectors import provider_key_usable_for
 
-    return not provider.needs_key or provider_key_usable_for(user=user, provider=provider) is not None
+    return (
+        not provider.needs_key
+        or provider_key_usable_for(user=user, provider=provider) is not None
+        or _operator_key_available(provider)
+    )
+
+
+def _operator_key_available(provider: ProviderConfig) -> bool:
+    from apps.keys.selectors import operator_key_usable_for
+
+    return bool(provider.needs_key and provider.operator_key_for_users and operator_key_usable_for(provider=provider))
+
+
+def _own_key(user, provider: ProviderConfig) -> bool:
+    from apps.keys.selectors import provider_key_usable_for
+
+    return provider.needs_key and provider_key_usable_for(user=user, provider=provider) is not None
 
 
 def providers_for_user(*, user) -> list[dict]:
@@ -38,6 +55,8 @@ def providers_for_user(*, user) -> list[dict]:
             "models": list(p.model_names),
             "default_model": p.default_model,
             "has_usable_key": _has_usable_key(user, p),
+            # True when the user has no key of their own but may chat through the operator's key
+            "operator_key": not _own_key(user, p) and _operator_key_available(p),
             "health": provider_health(p),
         }
         for p in provider_enabled_list()
@@ -65,7 +84,7 @@ def provider_fallback_chain(*, user, first: ProviderConfig, usable_keys: dict[in
     def usable(p: ProviderConfig) -> bool:
         if usable_keys is None:
             return _has_usable_key(user, p)
-        return not p.needs_key or p.pk in usable_keys
+        return not p.needs_key or p.pk in usable_keys or _operator_key_available(p)
 
     enabled = list(provider_enabled_list())
     chain = [p for p in enabled if p.pk != first.pk and p.kind != ProviderKind.OFFLINE and usable(p)]

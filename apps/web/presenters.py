@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.web.tool_summaries import tool_summary
 
-QUOTA_WARNING_SHARE = 0.8  # show a warning from 80% of a monthly limit
+QUOTA_WARNING_SHARES = (0.8, 0.95)  # warnings from 80 % and 95 % of a quota
 
 
 def pretty(value: Any) -> str:
@@ -75,16 +75,22 @@ class Banner:
 
 
 def quota_banners(quotas: list[dict]) -> list[Banner]:
+    """A banner per quota at or past 80 % (warning), 95 % (warning) and 100 % (reached)."""
     banners = []
     for quota in quotas:
-        limit = quota.get("limit_tokens")
-        if not limit:
+        if quota.get("limit") is None:
             continue
-        used = quota["used_tokens"]
-        if used >= limit:
-            banners.append(Banner("error", "Quota reached", f"{quota['provider']}: {used:,} of {limit:,} tokens this month."))
-        elif used >= QUOTA_WARNING_SHARE * limit:
-            banners.append(Banner("warning", "Quota warning", f"{quota['provider']}: {used:,} of {limit:,} tokens this month."))
+        fraction = quota["fraction"]
+        unit = "tokens" if quota["unit"] == "tokens" else "in cost"
+        used, limit = quota["used"], quota["limit"]
+        numbers = f"{used:,} of {limit:,} {unit}" if quota["unit"] == "tokens" else f"{used:.2f} of {limit:.2f} {unit}"
+        text = f"{quota['quota'][0].upper()}{quota['quota'][1:]}: {numbers} (resets {quota['resets_at'][:16].replace('T', ' ')} UTC)."
+        if fraction >= 1:
+            banners.append(Banner("error", "Quota reached", text))
+        elif fraction >= QUOTA_WARNING_SHARES[1]:
+            banners.append(Banner("warning", "Quota almost used (95 %)", text))
+        elif fraction >= QUOTA_WARNING_SHARES[0]:
+            banners.append(Banner("warning", "Quota warning (80 %)", text))
     return banners
 
 

@@ -1,13 +1,18 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from apps.limits.attempts import limit_posts
 from apps.todos import views as todo_views
 from apps.web import views
 
 app_name = "web"
 
 urlpatterns = [
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "accounts/login/",
+        limit_posts("login", "LOGIN_RATE_LIMIT")(auth_views.LoginView.as_view(redirect_authenticated_user=True)),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("chat/", views.chat, name="chat"),
     path("chat/send/", views.chat_send, name="chat-send"),
@@ -22,7 +27,7 @@ urlpatterns = [
     path("tasks/<str:task_id>/edit/", todo_views.task_edit, name="task-edit"),
     path("tasks/<str:task_id>/delete/", todo_views.task_delete_page, name="task-delete"),
     path("notifications/", todo_views.notifications_page, name="notifications"),
-    path("settings/keys/", views.key_list, name="key-list"),
+    path("settings/keys/", limit_posts("key-create", "KEY_CREATE_RATE_LIMIT", "user_or_ip")(views.key_list), name="key-list"),
     path("settings/keys/<str:key_id>/validate/", views.key_validate, name="key-validate"),
     path("settings/keys/<str:key_id>/row/", views.key_row, name="key-row"),
     path("settings/keys/<str:key_id>/delete/", views.key_delete, name="key-delete"),

@@ -22,6 +22,7 @@ from apps.core.ids import parse_object_id
 from apps.core.streaming import sse_response
 from apps.keys.selectors import provider_key_get, provider_key_list, provider_keys_checking, providers_accepting_keys
 from apps.keys.vault import provider_key_create, provider_key_delete
+from apps.limits.services import user_request_check
 from apps.providers.selectors import provider_offline, provider_preference_get, providers_for_user
 from apps.providers.services import provider_preference_set
 from apps.providers.validation import provider_key_request_validation
@@ -238,6 +239,8 @@ def chat_send(request: HttpRequest) -> HttpResponse:
     streaming = _wants_event_stream(request)
     conversation_id = _optional_conversation_id(request.POST.get("conversation_id"))
     try:
+        # The user's write limit first: a refused turn stores nothing (429 with the limit's message).
+        request.limit_headers = user_request_check(user=request.user, kind="api_writes")
         # The service alone judges the text (blank, too long, null bytes): the form only renders it.
         events = chat_turn_stream(
             user=request.user, conversation_id=conversation_id, text=request.POST.get("message", "")
@@ -245,6 +248,7 @@ def chat_send(request: HttpRequest) -> HttpResponse:
     except NotFound:
         raise
     except ApplicationError as exc:
+        request.limit_headers = getattr(exc, "headers", None) or request.limit_headers
         if streaming:
             return JsonResponse(error_body(exc.code, exc.message, exc.extra), status=exc.status_code)
         form = ChatMessageForm(request.POST)
@@ -316,10 +320,7 @@ def usage(request: HttpRequest) -> HttpResponse:
         "active": "usage",
         "rows": presenters.usage_table(rows, turns, offline_name=offline_name),
         "offline": presenters.offline_summary(turns, offline_name=offline_name),
-        "quotas": [
-            {**q, "percent": min(100, round(100 * q["used_tokens"] / q["limit_tokens"])) if q["limit_tokens"] else None}
-            for q in quotas
-        ],
+        "quotas": quotas,
         "banners": presenters.quota_banners(quotas),
         "days": USAGE_DAYS,
         "cache": usage_cache_summary(user=request.user, days=USAGE_DAYS),

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.audit",
     "apps.providers",
+    "apps.limits",
     "apps.keys",
     "apps.todos",
     "apps.chat",
@@ -53,6 +54,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.limits.middleware.RateLimitHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -168,6 +170,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.DefaultPagination",
     "EXCEPTION_HANDLER": "apps.core.exception_handler.api_exception_handler",
+    # Per-user REST write limit from the user's limit policy (apps/limits), with RateLimit headers.
+    "DEFAULT_THROTTLE_CLASSES": ["apps.limits.throttles.UserWriteThrottle"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -185,6 +189,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.schema.add_rate_limit_responses",
+    ],
 }
 
 # Celery: a real broker when CELERY_BROKER_URL is set, else tasks run eagerly in-process.
@@ -255,6 +263,8 @@ PROVIDER_GATEWAY_POLICIES = env.list(
         "apps.providers.policies.AnswerCachePolicy",
         "apps.providers.policies.CooldownPolicy",
         "apps.providers.policies.CircuitBreakerPolicy",
+        "apps.limits.policies.ProviderRateLimitPolicy",
+        "apps.limits.policies.QuotaPolicy",
         "apps.providers.policies.RetryPolicy",
     ],
 )
@@ -279,9 +289,6 @@ PROVIDER_BREAKER_COOLDOWN_SECONDS = env.float("PROVIDER_BREAKER_COOLDOWN_SECONDS
 PROVIDER_BREAKER_PROBE_TIMEOUT_SECONDS = env.float("PROVIDER_BREAKER_PROBE_TIMEOUT_SECONDS", default=60.0)
 # Redis key prefix of breaker and cool-down state (blank: the cache's KEY_PREFIX).
 PROVIDER_STATE_PREFIX = env.str("PROVIDER_STATE_PREFIX", default="")
-# Operator-provided keys used only by the scheduled health probe, e.g. "openai=sk-...,anthropic=sk-ant-..."
-# (never users' keys). Providers without one get health from real traffic only.
-PROVIDER_PROBE_KEYS = env.dict("PROVIDER_PROBE_KEYS", default={})
 # Health (success rate, p50 latency) is computed over this many latest attempts per provider.
 PROVIDER_HEALTH_WINDOW = env.int("PROVIDER_HEALTH_WINDOW", default=50)
 
@@ -303,8 +310,18 @@ CHAT_TURN_LEASE_SECONDS = env.int("CHAT_TURN_LEASE_SECONDS", default=300)
 # A whole turn (every model call, retry wait and tool call) ends within this many seconds.
 CHAT_TURN_DEADLINE_SECONDS = env.float("CHAT_TURN_DEADLINE_SECONDS", default=60.0)
 
-# Usage: a monthly token allowance per user and provider shown on the usage page (empty = no limit).
-USAGE_MONTHLY_TOKEN_LIMIT = env.int("USAGE_MONTHLY_TOKEN_LIMIT", default=0) or None
+# Limits and quotas (apps/limits): the policies are edited in the admin (User limit policies, and the
+# provider limits on each provider). Warnings in the chat answer and on /usage/ at these fractions.
+LIMITS_WARNING_THRESHOLDS = (0.8, 0.95)
+# Redis key prefix of limit state (blank: the cache's KEY_PREFIX).
+LIMITS_KEY_PREFIX = env.str("LIMITS_KEY_PREFIX", default="")
+# django-ratelimit (fixed window) on the login form and on key creation; refused requests are a 429.
+LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/m")
+KEY_CREATE_RATE_LIMIT = env.str("KEY_CREATE_RATE_LIMIT", default="20/m")
+RATELIMIT_VIEW = "apps.limits.views.ratelimited"
+RATELIMIT_FAIL_OPEN = True
+# django-ratelimit refuses the local-memory cache (E003): on the embedded default (one process) it is fine.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # Audit trail (apps/audit). Prompts and answers are stored in chat.turn events only with full logging.
 AUDIT_FULL_LOGGING = env.bool("AUDIT_FULL_LOGGING", default=False)

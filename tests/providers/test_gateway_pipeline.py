@@ -38,7 +38,11 @@ class Spy(GatewayPolicy):
 
 
 def test_the_default_policies_come_from_the_setting_in_its_order():
-    assert [type(p) for p in load_policies()] == [AnswerCachePolicy, CooldownPolicy, CircuitBreakerPolicy, RetryPolicy]
+    from apps.limits.policies import ProviderRateLimitPolicy, QuotaPolicy
+
+    assert [type(p) for p in load_policies()] == [
+        AnswerCachePolicy, CooldownPolicy, CircuitBreakerPolicy, ProviderRateLimitPolicy, QuotaPolicy, RetryPolicy
+    ]
     with override_settings(PROVIDER_GATEWAY_POLICIES=["apps.providers.policies.RetryPolicy"]):
         assert [type(p) for p in load_policies()] == [RetryPolicy]
 

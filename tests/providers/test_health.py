@@ -99,9 +99,11 @@ def test_without_operator_keys_the_probe_sends_nothing_and_never_uses_users_keys
     assert results["openai"].startswith("no operator key")
 
 
-@override_settings(PROVIDER_PROBE_KEYS={"openai": OPERATOR_KEY}, PROVIDER_BREAKER_FAILURE_THRESHOLD=1,
-                   PROVIDER_BREAKER_COOLDOWN_SECONDS=0.2)
+@override_settings(PROVIDER_BREAKER_FAILURE_THRESHOLD=1, PROVIDER_BREAKER_COOLDOWN_SECONDS=0.2)
 def test_the_probe_uses_the_operator_key_and_drives_the_breaker(keyed_user, providers_at_fake):
+    from apps.keys.vault import operator_key_create
+
+    operator_key_create(actor=None, provider_name="openai", key=OPERATOR_KEY)  # probe-only: not offered to users
     providers_at_fake.fault("models", "server_error")
     provider_health_probe_task()
     assert providers_at_fake.last("models").api_key() == OPERATOR_KEY  # never the user's OPENAI_KEY

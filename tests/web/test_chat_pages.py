@@ -95,14 +95,16 @@ def test_delete_asks_then_removes_the_conversation(page_a, user_a):
     assert not Conversation.objects.filter(pk=conversation_id).exists()
 
 
-def test_usage_shows_quota_bars_and_a_chart_of_tokens_and_cost(page_a, user_a, settings):
-    settings.USAGE_MONTHLY_TOKEN_LIMIT = 1000
+def test_usage_shows_quota_bars_and_a_chart_of_tokens_and_cost(page_a, user_a):
+    from apps.limits.models import UserPolicy
+
+    UserPolicy.objects.update_or_create(user=None, defaults={"tokens_per_month": 1000})
     usage_record(user=user_a, provider="openai", model="gpt-4o-mini", input_tokens=600, output_tokens=250, cost=Decimal("0.0012"))
     page = page_a.get("/usage/").content.decode()
 
-    assert '<label for="quota-openai">openai</label>' in page
-    assert re.search(r'<progress id="quota-openai" max="1000" value="850">', page)
-    assert "Quota warning" in page  # 85% of the limit
+    assert re.search(r'<label for="quota-openai-\d+">openai — your monthly token quota for OpenAI</label>', page)
+    assert re.search(r'<progress id="quota-openai-\d+" max="1000" value="850">', page)
+    assert "Quota warning (80 %)" in page  # 85% of the limit
     assert page.count('<svg viewBox=') == 3 and page.count("<rect ") == 2  # turns (none here), tokens, cost
     assert re.search(r"<title>\d{4}-\d\d-\d\d openai: 850</title>", page)
     assert re.search(r"<title>\d{4}-\d\d-\d\d openai: \$0\.0012</title>", page)
@@ -112,14 +114,14 @@ def test_banners_for_fallback_cache_and_quota():
     answer = {"provider": "offline", "fallback_used": True, "cached": True, "warnings": ["OpenAI could not answer"]}
     titles = [b.title for b in presenters.answer_banners(answer, offline_name="offline")]
     assert titles == ["Offline mode", "Fallback used", "Cached answer", "Note"]
-    quotas = [
-        {"provider": "a", "used_tokens": 10, "limit_tokens": 100},
-        {"provider": "b", "used_tokens": 80, "limit_tokens": 100},
-        {"provider": "c", "used_tokens": 120, "limit_tokens": 100},
-        {"provider": "d", "used_tokens": 10**6, "limit_tokens": None},
-    ]
+    def quota(used, limit):
+        return {"provider": "p", "quota": "your monthly token quota for P", "unit": "tokens", "used": used,
+                "limit": limit, "fraction": used / limit if limit else None, "resets_at": "2027-01-01T00:00:00+00:00"}
+
+    quotas = [quota(10, 100), quota(80, 100), quota(96, 100), quota(120, 100), quota(10**6, None)]
     assert [(b.level, b.title) for b in presenters.quota_banners(quotas)] == [
-        ("warning", "Quota warning"),
+        ("warning", "Quota warning (80 %)"),
+        ("warning", "Quota almost used (95 %)"),
         ("error", "Quota reached"),
     ]
 

@@ -33,6 +33,13 @@ class Command(BaseCommand):
         parser.add_argument("--price-out", type=_price, help="USD per million output tokens")
         parser.add_argument("--timeout", type=int)
         parser.add_argument("--fallback-order", type=int)
+        parser.add_argument("--requests-per-minute", type=int, help="model calls per minute (0 = no limit)")
+        parser.add_argument("--tokens-per-minute", type=int, help="tokens per minute (0 = no limit)")
+        parser.add_argument("--tokens-per-day", type=int, help="tokens per UTC day (0 = no limit)")
+        parser.add_argument("--cost-per-month", type=_price, help="spend per calendar month (0 = no limit)")
+        operator = parser.add_mutually_exclusive_group()
+        operator.add_argument("--operator-key-for-users", action="store_true", help="users without a key use the operator key")
+        operator.add_argument("--no-operator-key-for-users", action="store_true")
         state = parser.add_mutually_exclusive_group()
         state.add_argument("--enable", action="store_true")
         state.add_argument("--disable", action="store_true")
@@ -55,13 +62,20 @@ class Command(BaseCommand):
                 "timeout_seconds": options["timeout"],
                 "fallback_order": options["fallback_order"],
             }
+            for field in ("requests_per_minute", "tokens_per_minute", "tokens_per_day", "cost_per_month"):
+                if options[field] is not None:
+                    changes[field] = options[field] or ""  # 0 clears the limit
+            if options["operator_key_for_users"]:
+                changes["operator_key_for_users"] = True
+            if options["no_operator_key_for_users"]:
+                changes["operator_key_for_users"] = False
             if options["enable"]:
                 changes["enabled"] = True
             if options["disable"]:
                 changes["enabled"] = False
             changed = sorted(field for field, value in changes.items() if value is not None)
             for field in changed:
-                setattr(provider, field, changes[field])
+                setattr(provider, field, None if changes[field] == "" else changes[field])
             if options["models"] and not options["default_model"] and provider.default_model not in options["models"]:
                 provider.default_model = options["models"][0]
             try:

@@ -1,0 +1,92 @@
+"""Reads for limits: the policy that applies to a user, periods, and quota status for the pages."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+from decimal import Decimal
+
+from django.db.models import Sum
+from django.utils import timezone
+
+from apps.limits.models import UserPolicy
+
+MICRO = Decimal("1000000")  # cost counters count millionths of the price unit
+
+
+def user_policy_get(*, user) -> UserPolicy:
+    """The user's own policy row if there is one (it wins as a whole), else the default row."""
+    if user is not None and getattr(user, "pk", None):
+        own = UserPolicy.objects.filter(user_id=user.pk).first()
+        if own is not None:
+            return own
+    default = UserPolicy.objects.filter(user__isnull=True).order_by("pk").first()
+    return default or UserPolicy()
+
+
+def month_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
+    now = (now or timezone.now()).astimezone(dt_timezone.utc)
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    days = calendar.monthrange(start.year, start.month)[1]
+    return start, start + timedelta(days=days)
+
+
+def day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
+    now = (now or timezone.now()).astimezone(dt_timezone.utc)
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return start, start + timedelta(days=1)
+
+
+def usage_sum(*, since: datetime, provider: str, user=None) -> tuple[int, Decimal]:
+    """Tokens (input + output) and cost recorded since ``since`` for a provider (and user)."""
+    from apps.audit.models import UsageRecord
+
+    rows = UsageRecord.objects.filter(provider=provider, created_at__gte=since)
+    if user is not None:
+        rows = rows.filter(user_id=user.pk)
+    totals = rows.aggregate(i=Sum("input_tokens"), o=Sum("output_tokens"), c=Sum("cost"))
+    return (totals["i"] or 0) + (totals["o"] or 0), totals["c"] or Decimal("0")
+
+
+def quota_status(*, user) -> list[dict]:
+    """Every quota that applies to this user, per provider, with its use from the usage rows (the record):
+    the bars on /usage/ and the chat page. A provider without a quota gets one row with no limit."""
+    from apps.limits import quotas
+    from apps.providers.selectors import provider_enabled_list
+
+    policy = user_policy_get(user=user)
+    month_start, _ = month_bounds()
+    out = []
+    names = []
+    for provider in provider_enabled_list():
+        if not provider.needs_key:
+            continue
+        names.append(provider.name)
+        applicable = quotas.quotas_for(user=user, provider=provider, policy=policy)
+        for q in applicable:
+            used = int(q.rebuild())
+            out.append(
+                {
+                    "provider": provider.name,
+                    "quota": q.label,
+                    "unit": q.unit,
+                    "used": q.shown(used),
+                    "limit": q.shown(q.limit),
+                    "percent": min(100, round(100 * used / q.limit)) if q.limit else 100,
+                    "fraction": used / q.limit if q.limit else 1.0,
+                    "resets_at": q.resets_at.isoformat(),
+                    "used_tokens": used if q.unit == "tokens" else None,
+                    "limit_tokens": q.limit if q.unit == "tokens" else None,
+                }
+            )
+        if not applicable:
+            tokens, _ = usage_sum(since=month_start, provider=provider.name, user=user)
+            out.append(
+                {
+                    "provider": provider.name, "quota": f"tokens this month on {provider}", "unit": "tokens",
+                    "used": tokens, "limit": None, "percent": None, "fraction": None, "resets_at": None,
+                    "used_tokens": tokens, "limit_tokens": None,
+                }
+            )
+    return out
