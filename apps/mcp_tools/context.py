@@ -25,6 +25,8 @@ class Principal:
     caller: str  # chat | external (or another short label the in-process caller chose)
     transport: str  # http | stdio | in-process
     credential: str = ""  # the access token's public prefix, never the secret
+    # OAuth scopes the caller holds; None = every scope (personal tokens, in-process, stdio).
+    scopes: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,9 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSI
 
 from apps.core.parsers import json_depth
 from apps.core.request_context import RequestContext, reset_request_context, set_request_context
+from apps.mcp_tools.auth import AccessTokenVerifier
 from apps.mcp_tools.db import close_worker_connections
-from apps.mcp_tools.server import get_server, sync_registry_at_startup
+from apps.mcp_tools.server import get_server, sync_registry_at_startup, tool_scope_problem
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,59 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
     return None
 
 
+def _called_tools(body: bytes) -> list[str]:
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return []
+    names = []
+    for message in parsed if isinstance(parsed, list) else [parsed]:
+        if isinstance(message, dict) and message.get("method") == "tools/call":
+            params = message.get("params")
+            if isinstance(params, dict) and isinstance(params.get("name"), str):
+                names.append(params["name"])
+    return names
+
+
+async def _missing_scope(scope: dict[str, Any], body: bytes) -> str | None:
+    """The scope an OAuth token lacks for a tool it calls (403 then, so the client can step up), else None."""
+    names = _called_tools(body)
+    if not names:
+        return None
+    authorization = _header(scope, b"authorization") or ""
+    if not authorization[:7].lower() == "bearer ":
+        return None  # the SDK answers 401
+    token = await AccessTokenVerifier().verify_token(authorization[7:].strip())
+    if token is None or token.oauth_application_id is None:
+        return None  # invalid (the SDK's 401) or a personal token (every scope)
+    for name in names:
+        if (needed := tool_scope_problem(name, frozenset(token.scopes))) is not None:
+            return needed
+    return None
+
+
+async def _send_insufficient_scope(send, needed: str) -> None:
+    metadata = f"{settings.MCP_PUBLIC_URL}{METADATA_PATH}{MCP_PATH}"
+    description = f"This tool needs the {needed} scope."
+    challenge = (
+        f'Bearer error="insufficient_scope", scope="{needed}", '
+        f'error_description="{description}", resource_metadata="{metadata}"'
+    )
+    body = json.dumps({"error": "insufficient_scope", "error_description": description}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", challenge.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 def host_allowed(host: str | None) -> bool:
     domain, _port = split_domain_port(host or "")
     return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
@@ -251,6 +305,10 @@ class McpHttpApp:
         problem = message_problem(body)
         if problem is not None:
             await _send_rpc_error(send, 400, *problem)
+            return None
+        missing = await _missing_scope(scope, body)
+        if missing is not None:
+            await _send_insufficient_scope(send, missing)
             return None
         return _replaying(body, receive)
 

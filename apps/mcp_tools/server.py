@@ -228,10 +228,38 @@ def _sdk_tool(spec: ToolSpec) -> Tool:
 # -- the server --------------------------------------------------------------------------------------
 
 
+SCOPE_READ = "tasks:read"
+SCOPE_WRITE = "tasks:write"
+
+
+def required_scope(spec: ToolSpec) -> str:
+    """The scope a tool needs: tasks:read for read-only tools, tasks:write for the rest."""
+    return SCOPE_READ if spec.read_only else SCOPE_WRITE
+
+
+def scope_allows(scopes: frozenset[str] | None, needed: str) -> bool:
+    if scopes is None:
+        return True
+    # tasks:write is every tool, reads included.
+    return needed in scopes or SCOPE_WRITE in scopes
+
+
+def tool_scope_problem(name: str, scopes: frozenset[str] | None) -> str | None:
+    """The scope missing for this tool call, or None (an unknown tool is left to call_tool)."""
+    spec = get_server().specs.get(name)
+    if spec is None:
+        return None
+    needed = required_scope(spec)
+    return None if scope_allows(scopes, needed) else needed
+
+
 def _token_principal() -> Principal | None:
     token = get_access_token()
     if isinstance(token, DjangoAccessToken):
-        return Principal(user=token.user, caller=CALLER_EXTERNAL, transport=TRANSPORT_HTTP, credential=token.client_id)
+        scopes = frozenset(token.scopes) if token.oauth_application_id is not None else None
+        return Principal(
+            user=token.user, caller=CALLER_EXTERNAL, transport=TRANSPORT_HTTP, credential=token.client_id, scopes=scopes
+        )
     return None
 
 
@@ -285,7 +313,7 @@ class TodoMCPServer(MCPServer):
             instructions=INSTRUCTIONS,
             token_verifier=AccessTokenVerifier(),
             auth=AuthSettings(
-                # Our personal access tokens are issued by this site; there is no separate OAuth server.
+                # This site is the authorization server (apps.oauth) and issues personal tokens too.
                 issuer_url=public_url,
                 resource_server_url=f"{public_url}/mcp",
                 validate_token_resource=False,
@@ -299,9 +327,14 @@ class TodoMCPServer(MCPServer):
 
     async def list_tools(self):
         tools = await super().list_tools()
-        states = await run_db(_token_principal() or bound_principal(), tool_states_or_defaults)
+        principal = _token_principal() or bound_principal()
+        states = await run_db(principal, tool_states_or_defaults)
+        scopes = principal.scopes if principal is not None else None
         listed = []
         for tool in tools:
+            spec = self.specs.get(tool.name)
+            if spec is not None and not scope_allows(scopes, required_scope(spec)):
+                continue  # outside the token's scopes: not offered
             state = states.get(tool.name)
             if state is not None and not state.enabled:
                 continue
@@ -332,6 +365,15 @@ class TodoMCPServer(MCPServer):
             await run_db(principal, _audit, call, AuditEvent.Outcome.DENIED, "tool_not_found")
             shown = str(name)[:64]
             return error_result("tool_not_found", f"Unknown tool: {shown}.", {"tool": shown})
+
+        needed = required_scope(self.specs[name])
+        if not scope_allows(principal.scopes, needed):
+            await run_db(principal, _audit, call, AuditEvent.Outcome.DENIED, "insufficient_scope")
+            return error_result(
+                "insufficient_scope",
+                f"This token may not call {name}: it needs the {needed} scope.",
+                {"tool": name, "required_scope": needed},
+            )
 
         # Arguments first (no database needed); whether operators disabled the tool is checked in
         # the same thread hop as the tool itself (_run_tool).
