@@ -83,6 +83,7 @@ class Browser:
         self.scope = scope  # narrower scopes ticked by the person (None: as asked)
         self.redirected_to: str | None = None
         self.consent_page: str = ""
+        self.last_response = None
 
     async def authorize(self, authorization_url: str) -> str:
         async with httpx2.AsyncClient(timeout=15, follow_redirects=False) as http:
@@ -95,6 +96,7 @@ class Browser:
                 response = await http.post(urljoin(authorization_url, "/accounts/login/"), data=fields)
                 assert response.status_code == 302, response.text[:500]
                 response = await http.get(urljoin(authorization_url, response.headers["location"]))
+            self.last_response = response
             assert response.status_code == 200, response.text[:500]
             self.consent_page = response.text
             fields = form_fields(response.text)

@@ -137,3 +137,32 @@ def _mcp_headers(token: str) -> dict[str, str]:
 
 def _ping() -> dict:
     return {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+
+
+def test_sdk_oauth_flow_with_a_client_id_metadata_document(oauth_server, alice, tmp_path, settings):
+    from tests.oauth.cimd_server import serve_documents
+
+    make_task(alice, title="Via CIMD")
+    documents: dict[str, object] = {}
+    with serve_documents(tmp_path, documents) as (base, ca_file, hits):
+        client_id = f"{base}/oauth/client.json"
+        documents["/oauth/client.json"] = {
+            "client_id": client_id,
+            "client_name": "Metadata document client",
+            "redirect_uris": [REDIRECT_URI],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        }
+        settings.OAUTH_CIMD_CA_FILE = ca_file
+        browser = Browser("alice")
+        storage = MemoryStorage()
+        statuses: list[int] = []
+        auth = provider(oauth_server, browser, storage, client_metadata_url=client_id)
+        _tools, result = asyncio.run(_session_call(oauth_server, auth, "list_tasks", {}, statuses))
+
+    assert "/oauth/client.json" in hits  # the server fetched the document
+    assert storage.client_info.client_id == client_id  # no dynamic registration
+    assert "Connect Metadata document client" in browser.consent_page
+    assert not result.is_error
+    assert [task["title"] for task in result.structured_content["tasks"]] == ["Via CIMD"]
