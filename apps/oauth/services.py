@@ -82,7 +82,7 @@ def connection_revoke(*, user, connection: Connection) -> None:
     removed = _revoke_all(application=application, user=user)
     connection.delete()
     oauth_event_record(
-        user=user, application=application, action="oauth.connection_revoked", metadata={"tokens_removed": removed}
+        user=user, application=application, action="oauth.connection_revoked", metadata={"tokens_removed_count": removed}
     )
 
 
@@ -94,7 +94,7 @@ def client_block(*, actor, application) -> ClientState:
     state.blocked_at = timezone.now()
     state.save()
     removed = _revoke_all(application=application)
-    oauth_event_record(user=actor, application=application, action="oauth.client_blocked", metadata={"tokens_removed": removed})
+    oauth_event_record(user=actor, application=application, action="oauth.client_blocked", metadata={"tokens_removed_count": removed})
     return state
 
 
