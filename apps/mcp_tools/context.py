@@ -35,6 +35,8 @@ class ToolCall:
     tool: str
     started: float  # time.perf_counter() when the call arrived
     arguments_given: frozenset[str] = field(default_factory=frozenset)
+    # Sends a progress notification (done, total, message) when the client gave a progress token.
+    progress: Any = None
 
 
 # Set only by apps.mcp_tools.client and the mcp_stdio command, never from request data.
@@ -77,3 +79,10 @@ def current_user():
 def arguments_given() -> frozenset[str]:
     """Names of the arguments the caller actually sent (to tell "left out" from "null")."""
     return current_call().arguments_given
+
+
+def report_progress(done: float, total: float | None = None, message: str | None = None) -> None:
+    """From a tool: tell the client how far it got (a no-op unless the client asked for progress)."""
+    call = _call.get()
+    if call is not None and call.progress is not None:
+        call.progress(done, total, message)

@@ -15,6 +15,7 @@ through ``TodoMCPServer.call_tool``:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import threading
@@ -29,7 +30,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import CallToolResult, EmptyResult, SetLevelRequestParams, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, CompleteRequestParams, SetLevelRequestParams, TextContent, ToolAnnotations
 from pydantic import ValidationError
 
 from apps.audit.models import AuditEvent
@@ -47,7 +48,8 @@ from apps.mcp_tools.context import (
     start_call,
 )
 from apps.mcp_tools.db import run_db
-from apps.mcp_tools.registry import ToolSpec, registered_tools
+from apps.mcp_tools.features import FeaturesMixin, log_to_client, set_log_level
+from apps.mcp_tools.registry import ToolSpec, registered_prompts, registered_resources, registered_tools
 from apps.mcp_tools.schemas import NO_NUL_PATTERN
 from apps.mcp_tools.selectors import tool_enabled, tool_states_or_defaults
 
@@ -151,7 +153,7 @@ def error_result(code: str, message: str, extra: dict[str, Any] | None = None) -
 # -- audit -------------------------------------------------------------------------------------------
 
 
-def _audit(call: ToolCall, outcome: str, error_code: str = "") -> None:
+def _audit(call: ToolCall, outcome: str, error_code: str = "", *, action: str = AUDIT_ACTION) -> None:
     metadata: dict[str, Any] = {
         "tool": call.tool,
         "caller": call.principal.caller,
@@ -165,8 +167,8 @@ def _audit(call: ToolCall, outcome: str, error_code: str = "") -> None:
     try:
         audit_record(
             actor=call.principal.user,
-            action=AUDIT_ACTION,
-            target_type="mcp.tool",
+            action=action,
+            target_type="mcp.tool" if action == AUDIT_ACTION else "mcp.entry",
             target_id=call.tool[:64],
             outcome=outcome,
             metadata=metadata,
@@ -293,17 +295,35 @@ class ProtocolLog:
         return await call_next(ctx)
 
 
-async def _acknowledge_log_level(ctx: Any, params: SetLevelRequestParams) -> EmptyResult:
-    # Legacy (2025-11-25) clients may set a level; this server sends no log notifications,
-    # and a client must not change the server's own logging, so the request is acknowledged only.
-    return EmptyResult()
+def _progress_reporter(context: Any) -> Callable[..., None] | None:
+    """A thread-safe progress callback for this request, or None when the client gave no progress token."""
+    try:
+        meta = context.request_context.meta
+        progress_token = getattr(meta, "progress_token", None) if meta is not None else None
+    except (AttributeError, ValueError):
+        return None
+    if progress_token is None:
+        return None
+    loop = asyncio.get_running_loop()
+
+    def report(done: float, total: float | None = None, message: str | None = None) -> None:
+        # Called from the tool's thread; the loop is free while it waits for that thread.
+        future = asyncio.run_coroutine_threadsafe(context.report_progress(done, total, message), loop)
+        try:
+            future.result(timeout=5)
+        except Exception:  # a client gone or slow: the tool goes on
+            logger.debug("progress notification not sent", exc_info=True)
+
+    return report
 
 
-class TodoMCPServer(MCPServer):
+class TodoMCPServer(FeaturesMixin, MCPServer):
     """MCPServer with the project's tool-call pipeline (see the module docstring)."""
 
-    def __init__(self, specs: dict[str, ToolSpec]) -> None:
+    def __init__(self, specs: dict[str, ToolSpec], resources=None, prompts=None) -> None:
         self.specs = specs
+        self.resource_specs = dict(resources or {})
+        self.prompt_specs = dict(prompts or {})
         self.sdk_tools = {name: _sdk_tool(spec) for name, spec in specs.items()}
         public_url = settings.MCP_PUBLIC_URL
         super().__init__(
@@ -323,7 +343,23 @@ class TodoMCPServer(MCPServer):
             warn_on_duplicate_tools=False,
         )
         # The SDK leaves logging/setLevel (removed in 2026-07-28) to the application.
-        self._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, _acknowledge_log_level)
+        self._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, set_log_level)
+        self._lowlevel_server.add_request_handler("completion/complete", CompleteRequestParams, self.complete)
+
+    # Used by FeaturesMixin (resources, prompts, completions).
+    def _entry_principal(self, context: Any = None) -> Principal | None:
+        if context is not None:
+            return _principal(context)
+        return _token_principal() or bound_principal()
+
+    async def _entry_allowed(self, principal: Principal | None, name: str) -> bool:
+        if principal is None or not scope_allows(principal.scopes, SCOPE_READ):
+            return False
+        state = (await run_db(principal, tool_states_or_defaults)).get(name)
+        return state is None or state.enabled
+
+    def _entry_audit(self, call: ToolCall, outcome: str, error_code: str = "", *, action: str) -> None:
+        _audit(call, outcome, error_code, action=action)
 
     async def list_tools(self):
         tools = await super().list_tools()
@@ -346,7 +382,16 @@ class TodoMCPServer(MCPServer):
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         started = time.perf_counter()
         try:
-            return await self._call_tool(name, arguments or {}, context, started)
+            result = await self._call_tool(name, arguments or {}, context, started)
+            if isinstance(result, CallToolResult) and result.is_error and context is not None:
+                error = (result.meta or {}).get(ERROR_META_KEY, {})
+                await log_to_client(
+                    context,
+                    _principal(context),
+                    "error",
+                    {"tool": str(name)[:64], "code": error.get("code", ""), "message": error.get("message", "")},
+                )
+            return result
         except ToolError:
             raise  # the SDK turns it into an is_error result (a crashed tool: a generic message)
         except Exception:
@@ -358,7 +403,13 @@ class TodoMCPServer(MCPServer):
         principal = _principal(context)
         if principal is None:
             return error_result("not_authenticated", "Authentication required.")
-        call = ToolCall(principal=principal, tool=str(name), started=started, arguments_given=frozenset(arguments))
+        call = ToolCall(
+            principal=principal,
+            tool=str(name),
+            started=started,
+            arguments_given=frozenset(arguments),
+            progress=_progress_reporter(context),
+        )
 
         tool = self.sdk_tools.get(name)
         if tool is None:
@@ -403,7 +454,7 @@ def get_server() -> TodoMCPServer:
     global _server
     with _server_lock:
         if _server is None:
-            _server = TodoMCPServer(registered_tools())
+            _server = TodoMCPServer(registered_tools(), registered_resources(), registered_prompts())
         return _server
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from apps.mcp_tools.context import arguments_given, current_user
+from apps.mcp_tools.context import arguments_given, current_user, report_progress
 from apps.mcp_tools.registry import mcp_tool
 from apps.mcp_tools.schemas import (
     ADD_TASKS_MAX,
@@ -62,7 +62,11 @@ def add_tasks(
     ],
 ) -> TasksAddedOut:
     """Add up to 25 tasks at once: all of them are added, or none when one is not valid."""
-    created = task_create_many(user=current_user(), tasks=[task.model_dump() for task in tasks])
+    created = task_create_many(
+        user=current_user(),
+        tasks=[task.model_dump() for task in tasks],
+        on_progress=lambda done, total: report_progress(done, total, f"Saved {done} of {total} tasks"),
+    )
     return TasksAddedOut(tasks=[TaskOut.of(task) for task in created], count=len(created))
 
 
