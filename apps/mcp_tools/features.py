@@ -36,10 +36,11 @@ from mcp.types import (
     TextContent,
 )
 from mcp_types.jsonrpc import INVALID_PARAMS
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from apps.audit.models import AuditEvent
 from apps.core.errors import ApplicationError, NotFound
-from apps.mcp_tools.context import Principal, ToolCall, end_call, start_call
+from apps.mcp_tools.context import Principal, ToolCall, bound_principal, end_call, start_call
 from apps.mcp_tools.db import run_db
 from apps.mcp_tools.registry import PromptSpec, ResourceSpec
 
@@ -53,7 +54,8 @@ LOG_LEVEL_SECONDS = 24 * 3600
 
 # -- logging/setLevel ---------------------------------------------------------------------------------
 # Stateless HTTP has no session to keep a level in, so it is kept per access token (a hash of it)
-# in the shared cache; stdio and in-process sessions keep theirs in this process.
+# in the shared cache; stdio and in-process connections keep theirs in this process. Only
+# handshake-era (2025-11-25) connections use it: 2026-07-28 opts in per request.
 
 _session_levels: dict[int, str] = {}
 
@@ -62,7 +64,8 @@ def _log_key(session: Any) -> str:
     token = get_access_token()
     if token is not None:
         return "mcp:loglevel:" + hashlib.sha256(token.token.encode()).hexdigest()
-    return f"session:{id(session)}"
+    # stdio and in-process: one binding per connection (the SDK's session objects are per request).
+    return f"session:{id(bound_principal() or session)}"
 
 
 def _level_store(key: str, level: str) -> None:
@@ -100,7 +103,10 @@ async def log_to_client(context: Any, principal: Principal | None, level: str, d
     """Send a notifications/message to the caller if its level allows; never fails the request."""
     try:
         session = context.request_context.session
-        threshold = await run_db(principal, _level_read, _log_key(session))
+        if getattr(context.request_context, "protocol_version", None) in MODERN_PROTOCOL_VERSIONS:
+            threshold = "debug"  # 2026-07-28: the request's own opt-in decides (the SDK filters)
+        else:
+            threshold = await run_db(principal, _level_read, _log_key(session))
         if level_allows(threshold, level):
             await session.send_log_message(
                 level=level, data=data, logger="todo-assistant", related_request_id=context.request_id

@@ -298,8 +298,11 @@ class ProtocolLog:
 def _progress_reporter(context: Any) -> Callable[..., None] | None:
     """A thread-safe progress callback for this request, or None when the client gave no progress token."""
     try:
-        meta = context.request_context.meta
-        progress_token = getattr(meta, "progress_token", None) if meta is not None else None
+        meta = context.request_context.meta or {}
+        if isinstance(meta, dict):
+            progress_token = meta.get("progress_token", meta.get("progressToken"))
+        else:
+            progress_token = getattr(meta, "progress_token", None)
     except (AttributeError, ValueError):
         return None
     if progress_token is None:

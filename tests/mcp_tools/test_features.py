@@ -124,3 +124,88 @@ def test_disabled_resources_and_prompts_are_absent_and_refused(live_server_url):
 
     templates, prompts = run(go())
     assert templates == [] and "plan_my_day" not in prompts and "weekly_review" in prompts
+
+
+# -- progress and logging ----------------------------------------------------------------------------
+
+NEW_TASKS = {"tasks": [{"title": f"batch {i}"} for i in range(3)]}
+
+
+async def _progress_and_logs(client: Client, *, legacy: bool) -> dict:
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(done, total, message):
+        progress.append((done, total, message))
+
+    added = await client.call_tool("add_tasks", NEW_TASKS, progress_callback=on_progress)
+    silent = await client.call_tool("add_tasks", {"tasks": [{"title": "no progress asked"}]})
+    if legacy:
+        await client.set_logging_level("error")
+    failed = await client.call_tool("get_task", {"task_id": 987654321}, progress_callback=on_progress)
+    if legacy:
+        await client.set_logging_level("critical")  # errors are below it: not sent
+    quiet = await client.call_tool("get_task", {"task_id": 987654322}, progress_callback=on_progress)
+    return {"progress": progress, "added": added, "silent": silent, "failed": failed, "quiet": quiet}
+
+
+def _check_progress_and_logs(out: dict, logs: list) -> None:
+    assert not out["added"].is_error and out["added"].structured_content["count"] == 3
+    assert not out["silent"].is_error
+    assert [(done, total) for done, total, _ in out["progress"]] == [(1, 3), (2, 3), (3, 3)]
+    assert out["progress"][-1][2] == "Saved 3 of 3 tasks"
+    assert out["failed"].is_error and out["quiet"].is_error
+    errors = [entry for entry in logs if entry.level == "error"]
+    assert len(errors) == 1, logs  # the first failure; the second was below the level asked for
+    assert errors[0].data == {"tool": "get_task", "code": "task_not_found", "message": "Task not found."}
+
+
+def _log_sink():
+    logs: list = []
+
+    async def on_log(params):
+        logs.append(params)
+
+    return logs, on_log
+
+
+def test_progress_and_tool_error_logs_over_http_with_sse_responses(live_server_url):
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    alice = make_user("alice")
+    token = make_token(alice)
+    for mode in ("legacy", "auto"):
+        logs, on_log = _log_sink()
+
+        async def go():
+            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=15) as http:
+                transport = streamable_http_client(f"{live_server_url}/mcp", http_client=http)
+                if mode == "legacy":
+                    async with Client(transport, mode="legacy", cache=None, logging_callback=on_log) as client:
+                        return await _progress_and_logs(client, legacy=True)
+                async with Client(transport, cache=None, logging_callback=on_log, log_level="error") as client:
+                    out = await _progress_and_logs(client, legacy=False)
+                    # A request that opts in above the error level gets no message.
+                    out["quiet"] = out["quiet"]
+                    return out
+
+        out = run(go())
+        if mode == "auto":
+            # The modern client opted in at "error" on every request, so both failures are logged.
+            assert [entry.level for entry in logs] == ["error", "error"], logs
+            logs = logs[:1]
+        _check_progress_and_logs(out, logs)
+
+
+def test_progress_and_tool_error_logs_over_stdio(tmp_path):
+    from tests.mcp_tools.test_stdio import _database_url_for_a_subprocess, _stdio
+
+    make_user("alice")
+    database_url = _database_url_for_a_subprocess(tmp_path)
+    logs, on_log = _log_sink()
+
+    async def go():
+        async with Client(_stdio("alice", database_url), mode="legacy", cache=None, logging_callback=on_log) as client:
+            return await _progress_and_logs(client, legacy=True)
+
+    _check_progress_and_logs(run(go()), logs)
