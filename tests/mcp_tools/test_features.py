@@ -209,3 +209,37 @@ def test_progress_and_tool_error_logs_over_stdio(tmp_path):
             return await _progress_and_logs(client, legacy=True)
 
     _check_progress_and_logs(run(go()), logs)
+
+
+def test_the_discovery_api_lists_tools_resources_templates_and_prompts(client_a):
+    tool_registration_update(actor=None, name="weekly_review", enabled=False)
+    body = client_a.get("/api/v1/tools/").json()
+    assert "add_tasks" in {tool["name"] for tool in body["tools"]}
+    assert {r["uri"] for r in body["resources"]} == {"tasks://today", "tasks://overdue", "tasks://pending"}
+    assert [t["uri_template"] for t in body["resource_templates"]] == ["task://{task_id}"]
+    prompts = {p["name"]: p for p in body["prompts"]}
+    assert set(prompts) == {"plan_my_day", "triage_overdue"}  # weekly_review is disabled
+    assert {a["name"] for a in prompts["plan_my_day"]["arguments"]} == {"focus", "priority"}
+
+
+def test_a_read_only_oauth_style_principal_reads_resources_but_sees_no_write_tools():
+    alice = make_user("alice")
+    make_task(alice, title="Mine")
+
+    async def go():
+        token = bind_principal(
+            Principal(user=alice, caller=CALLER_EXTERNAL, transport=TRANSPORT_IN_PROCESS, scopes=frozenset({"tasks:read"}))
+        )
+        try:
+            async with Client(get_server(), cache=None) as client:
+                tools = {t.name for t in (await client.list_tools()).tools}
+                pending = json.loads((await client.read_resource("tasks://pending")).contents[0].text)
+                refused = await client.call_tool("add_task", {"title": "nope"})
+                return tools, pending, refused
+        finally:
+            unbind_principal(token)
+
+    tools, pending, refused = run(go())
+    assert "list_tasks" in tools and "add_task" not in tools
+    assert [t["title"] for t in pending["tasks"]] == ["Mine"]
+    assert refused.is_error and refused.meta["todo-assistant/error"]["code"] == "insufficient_scope"

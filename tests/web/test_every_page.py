@@ -13,13 +13,16 @@ from tests.web.a11y import accessibility_problems
 from tests.web.conftest import make_conversation, make_key
 
 # Web routes that only take POSTs (their forms are checked where they appear).
-POST_ONLY = {"web:logout", "web:key-validate", "web:chat-send", "web:chat-provider"}
+POST_ONLY = {"web:logout", "web:key-validate", "web:chat-send", "web:chat-provider", "web:connection-revoke"}
 
 
 def _pages(user) -> dict[str, str]:
     """Every page route of the web app, plus home and an error page, with a path to render it."""
     key = make_key(user, label="a key")
     conversation_id = make_conversation(user)
+    from tests.oauth.test_connections import _connect
+
+    _connect(user, "An MCP client")  # so the page shows a row and its revoke form
     return {
         "web:chat": "/chat/",
         "web:chat-detail": f"/chat/{conversation_id}/",
@@ -30,6 +33,7 @@ def _pages(user) -> dict[str, str]:
         "web:key-list": "/settings/keys/",
         "web:key-delete": f"/settings/keys/{key.pk}/delete/",
         "web:key-row": f"/settings/keys/{key.pk}/row/",  # outside htmx: back to the list
+        "web:connections": "/settings/connections/",
         "404": "/no-such-page/",
     }
 
