@@ -218,3 +218,21 @@ def test_metadata_documents_over_the_size_limit_or_with_bad_redirects_are_refuse
             with pytest.raises(AssertionError):
                 asyncio.run(Browser("alice").authorize(authorize_url(oauth_server, client_id, challenge)))
     assert not Application.objects.filter(client_id__in=[big, bad]).exists()
+
+
+def test_denying_consent_gives_the_client_an_error_and_no_code(oauth_server, alice):
+    client_id = register(oauth_server).json()["client_id"]
+    _verifier, challenge = pkce_pair()
+    browser = Browser("alice", allow=False)
+    location = asyncio.run(browser.authorize(authorize_url(oauth_server, client_id, challenge)))
+    assert location.startswith(REDIRECT_URI) and "error=access_denied" in location and "code=" not in location
+    assert not AccessToken.objects.filter(user=alice).exists()
+
+
+def test_neither_the_registration_token_nor_an_oauth_token_opens_other_doors(oauth_server, alice):
+    registration = register(oauth_server).json()
+    assert mcp_post(oauth_server, registration["registration_access_token"], "tools/list").status_code == 401
+    tokens = issue_tokens(oauth_server)
+    # The REST API is another audience: OAuth tokens are for /mcp only.
+    api = httpx2.get(f"{oauth_server}/api/v1/tasks/", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert api.status_code == 401
