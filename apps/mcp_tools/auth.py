@@ -11,6 +11,7 @@ from apps.core.localcache import MISS, reads_are_local
 from apps.keys.models import AccessToken
 from apps.keys.selectors import access_token_authenticate_cached, access_token_verified, verified_tokens
 from apps.keys.services import access_token_touch
+from apps.mcp_tools.context import SCOPE_READ, SCOPE_WRITE
 from apps.mcp_tools.db import run_db
 from apps.oauth.selectors import (
     VerifiedOAuthToken,
@@ -23,8 +24,6 @@ from apps.oauth.tokens import ACCESS_PREFIX as OAUTH_PREFIX
 from apps.oauth.tokens import token_prefix
 
 # A personal access token may do everything its user may: it has every scope.
-SCOPE_READ = "tasks:read"
-SCOPE_WRITE = "tasks:write"
 FULL_SCOPES = [SCOPE_READ, SCOPE_WRITE]
 
 

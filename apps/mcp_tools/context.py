@@ -14,6 +14,10 @@ from typing import Any
 CALLER_CHAT = "chat"
 CALLER_EXTERNAL = "external"
 
+# OAuth scopes: tasks:read (read-only tools, resources, prompts, completions), tasks:write (everything).
+SCOPE_READ = "tasks:read"
+SCOPE_WRITE = "tasks:write"
+
 TRANSPORT_HTTP = "http"
 TRANSPORT_STDIO = "stdio"
 TRANSPORT_IN_PROCESS = "in-process"

@@ -46,7 +46,6 @@ from apps.mcp_tools.registry import PromptSpec, ResourceSpec
 
 logger = logging.getLogger(__name__)
 
-SCOPE_READ = "tasks:read"
 COMPLETION_MAX_VALUES = 100  # the spec's cap per response
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 LOG_LEVEL_SECONDS = 24 * 3600

@@ -38,6 +38,8 @@ from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, PermissionDenied
 from apps.mcp_tools.auth import AccessTokenVerifier, DjangoAccessToken
 from apps.mcp_tools.context import (
+    SCOPE_READ,
+    SCOPE_WRITE,
     CALLER_EXTERNAL,
     TRANSPORT_HTTP,
     Principal,
@@ -228,10 +230,6 @@ def _sdk_tool(spec: ToolSpec) -> Tool:
 
 
 # -- the server --------------------------------------------------------------------------------------
-
-
-SCOPE_READ = "tasks:read"
-SCOPE_WRITE = "tasks:write"
 
 
 def required_scope(spec: ToolSpec) -> str:
