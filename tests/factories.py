@@ -18,7 +18,12 @@ def make_user(username: str | None = None, password: str = "pw-for-tests-123"):
 
 
 def make_task(owner, **fields) -> Task:
+    from apps.todos.models import PRIORITY_RANKS
+    from apps.todos.services import task_list_inbox
+
     fields.setdefault("title", f"task {next(_counter)}")
+    fields.setdefault("task_list", task_list_inbox(user=owner))
+    fields.setdefault("priority_rank", PRIORITY_RANKS.get(fields.get("priority", "normal"), 1))
     return Task.objects.create(owner=owner, **fields)
 
 

@@ -8,6 +8,8 @@ from rest_framework import serializers
 # ASCII whitespace only: the same set is trimmed here, matched by the schema's ECMAScript regex,
 # and matched by Python's re, so documented and enforced rules cannot drift apart.
 ASCII_WHITESPACE = " \t\n\r\f\v"
+# The pattern MCP tool input schemas use for "no NUL characters" (the server words its error by it).
+NO_NUL_PATTERN = r"^[^\x00]*$"
 # One or more characters: drf-spectacular puts an allow_blank field's pattern in a oneOf beside
 # {maxLength: 0}, and "" must match only that branch for the schema to accept it.
 _NO_NUL = r"^[^\x00]+$"

@@ -214,13 +214,11 @@ def mcp_prompt(
 
 
 def autodiscover() -> None:
-    """Import the project's own todo tools and every installed app's ``mcp_tools`` module, once."""
+    """Import every installed app's ``mcp_tools`` module (the todo tools live in ``apps.todos``), once."""
     global _discovered
     with _lock:
         if _discovered:
             return
-        import apps.mcp_tools.tools  # noqa: F401  (the todo tools register themselves)
-
         autodiscover_modules(*HOOK_MODULES)
         _discovered = True
 

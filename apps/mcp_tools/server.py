@@ -36,6 +36,7 @@ from pydantic import ValidationError
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, PermissionDenied
+from apps.core.fields import NO_NUL_PATTERN
 from apps.mcp_tools.auth import AccessTokenVerifier, DjangoAccessToken
 from apps.mcp_tools.context import (
     SCOPE_READ,
@@ -52,7 +53,6 @@ from apps.mcp_tools.context import (
 from apps.mcp_tools.db import run_db
 from apps.mcp_tools.features import FeaturesMixin, log_to_client, set_log_level
 from apps.mcp_tools.registry import ToolSpec, registered_prompts, registered_resources, registered_tools
-from apps.mcp_tools.schemas import NO_NUL_PATTERN
 from apps.mcp_tools.selectors import tool_enabled, tool_states_or_defaults
 
 logger = logging.getLogger(__name__)

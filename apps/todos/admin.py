@@ -3,7 +3,7 @@ from django.db import transaction
 
 from apps.audit.services import audit_record
 from apps.core.admin_display import WrappingListMixin, shortened
-from apps.todos.models import Task
+from apps.todos.models import PRIORITY_RANKS, Task
 
 
 @admin.register(Task)
@@ -13,14 +13,15 @@ class TaskAdmin(WrappingListMixin, admin.ModelAdmin):
     list_display = ("short_title", "owner", "priority", "completed", "due_date", "created_at")
     list_filter = ("completed", "priority")
     search_fields = ("title", "owner__username")
-    raw_id_fields = ("owner",)
-    readonly_fields = ("created_at", "updated_at", "completed_at")
+    raw_id_fields = ("owner", "task_list", "labels")
+    readonly_fields = ("created_at", "updated_at", "completed_at", "priority_rank")
 
     @admin.display(description="title", ordering="title")
     def short_title(self, obj: Task) -> str:
         return shortened(obj.title)
 
     def save_model(self, request, obj, form, change):
+        obj.priority_rank = PRIORITY_RANKS.get(obj.priority, 1)  # the sortable copy the views page by
         with transaction.atomic():
             super().save_model(request, obj, form, change)
             audit_record(

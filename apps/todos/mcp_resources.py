@@ -9,7 +9,7 @@ from django.utils import timezone
 from apps.core.errors import NotFound
 from apps.mcp_tools.context import current_user
 from apps.mcp_tools.registry import PromptArgument, mcp_prompt, mcp_resource
-from apps.mcp_tools.schemas import TaskOut
+from apps.todos.tool_schemas import TaskOut
 from apps.todos.models import Task
 from apps.todos.selectors import task_get, task_list
 

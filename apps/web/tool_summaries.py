@@ -110,6 +110,14 @@ def _update_task(arguments: dict, result: dict, today: date) -> str:
         changes.append(f"priority {arguments['priority']}")
     if "due_date" in arguments:
         changes.append(f"due {_day(arguments['due_date'], today)}" if arguments["due_date"] else "no due date")
+    if arguments.get("list_name"):
+        changes.append(f"moved to {_quoted(arguments['list_name'])}")
+    elif arguments.get("list_id"):
+        changes.append("moved to another list")
+    if arguments.get("add_labels"):
+        changes.append("tagged " + ", ".join(f"#{_cut(name, 20)}" for name in arguments["add_labels"][:3]))
+    if arguments.get("recurrence") is not None and "recurrence" in arguments:
+        changes.append("repeats" if arguments["recurrence"] else "no longer repeats")
     text = "Updated " + _task(result, today, details=False)
     return text + (": " + ", ".join(changes) if changes else "")
 
@@ -124,6 +132,53 @@ def _uncomplete_task(arguments: dict, result: dict, today: date) -> str:
 
 def _delete_task(arguments: dict, result: dict, today: date) -> str:
     return f"Deleted task #{result.get('task_id', arguments.get('task_id'))}"
+
+
+def _complete_tasks(arguments: dict, result: dict, today: date) -> str:
+    return f"Completed {_plural(len(result['tasks']), 'task')}: {_names(result['tasks'])}"
+
+
+def _update_tasks(arguments: dict, result: dict, today: date) -> str:
+    return f"Updated {_plural(len(result['tasks']), 'task')}: {_names(result['tasks'])}"
+
+
+_WINDOWS = {"today": "due today or overdue", "overdue": "overdue", "upcoming": "coming up", "no_date": "without a date",
+            "completed": "completed recently"}
+
+
+def _find_tasks(arguments: dict, result: dict, today: date) -> str:
+    what = _WINDOWS.get(str(arguments.get("window")), "found")
+    tasks = result["tasks"]
+    if not tasks:
+        return f"Found no tasks {what}"
+    more = " (more not shown)" if result.get("has_more") else ""
+    return f"Found {_plural(len(tasks), 'task')} {what}{more}"
+
+
+def _list_lists(arguments: dict, result: dict, today: date) -> str:
+    lists = result["lists"]
+    return f"Listed {_plural(len(lists), 'list')}: " + ", ".join(_quoted(item["name"]) for item in lists[:NAMES_SHOWN]) + (
+        f" and {len(lists) - NAMES_SHOWN} more" if len(lists) > NAMES_SHOWN else ""
+    )
+
+
+def _add_list(arguments: dict, result: dict, today: date) -> str:
+    return f"Added list #{result['id']} {_quoted(result['name'])}"
+
+
+def _rename_list(arguments: dict, result: dict, today: date) -> str:
+    return f"Renamed list #{result['id']} to {_quoted(result['name'])}"
+
+
+def _list_labels(arguments: dict, result: dict, today: date) -> str:
+    return f"Listed {_plural(len(result['labels']), 'label')}"
+
+
+def _get_overview(arguments: dict, result: dict, today: date) -> str:
+    text = f"Overview: {result['overdue']} overdue, {result['due_today']} due today"
+    if result.get("next_due"):
+        text += f", next {_quoted(result['next_due']['title'])} {_day(result['next_due']['due_date'], today)}"
+    return text
 
 
 def _task_statistics(arguments: dict, result: dict, today: date) -> str:
@@ -143,6 +198,14 @@ SUMMARIES: dict[str, Callable[[dict, dict, date], str]] = {
     "uncomplete_task": _uncomplete_task,
     "delete_task": _delete_task,
     "task_statistics": _task_statistics,
+    "complete_tasks": _complete_tasks,
+    "update_tasks": _update_tasks,
+    "find_tasks": _find_tasks,
+    "list_lists": _list_lists,
+    "add_list": _add_list,
+    "rename_list": _rename_list,
+    "list_labels": _list_labels,
+    "get_overview": _get_overview,
 }
 
 

@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from apps.todos import views as todo_views
 from apps.web import views
 
 app_name = "web"
@@ -14,6 +15,13 @@ urlpatterns = [
     path("chat/<str:conversation_id>/", views.chat, name="chat-detail"),
     path("chat/<str:conversation_id>/delete/", views.chat_delete, name="chat-delete"),
     path("usage/", views.usage, name="usage"),
+    path("tasks/", todo_views.tasks_page, name="tasks"),
+    path("tasks/lists/add/", todo_views.list_add, name="list-add"),
+    path("tasks/settings/", todo_views.todo_settings_save, name="todo-settings"),
+    path("tasks/<str:task_id>/toggle/", todo_views.task_toggle, name="task-toggle"),
+    path("tasks/<str:task_id>/edit/", todo_views.task_edit, name="task-edit"),
+    path("tasks/<str:task_id>/delete/", todo_views.task_delete_page, name="task-delete"),
+    path("notifications/", todo_views.notifications_page, name="notifications"),
     path("settings/keys/", views.key_list, name="key-list"),
     path("settings/keys/<str:key_id>/validate/", views.key_validate, name="key-validate"),
     path("settings/keys/<str:key_id>/row/", views.key_row, name="key-row"),

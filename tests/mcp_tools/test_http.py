@@ -28,6 +28,14 @@ TODO_TOOLS = {
     "complete_task",
     "uncomplete_task",
     "delete_task",
+    "complete_tasks",
+    "update_tasks",
+    "find_tasks",
+    "list_lists",
+    "add_list",
+    "rename_list",
+    "list_labels",
+    "get_overview",
     "task_statistics",
 }
 INITIALIZE = {

@@ -80,6 +80,32 @@ PHRASES: list[tuple[str, str | None, dict | str]] = [
 ]
 
 
+# The todo list people expect (issue 18): repetition, times, reminders, lists and labels.
+PHRASES += [
+    ("add pay rent every month on the 1st", "add_task", {"title": "pay rent", "recurrence": "FREQ=MONTHLY;BYMONTHDAY=1"}),
+    ("remind me at 9 tomorrow to call mum", "add_task",
+     {"title": "call mum", "due_date": "2026-11-19", "due_time": "09:00", "remind_minutes_before": 0}),
+    ("what is overdue", "list_tasks", {"status": "pending", "due_before": "2026-11-17"}),
+    ("move milk to Shopping", "list_tasks", {"search": "milk"}),
+    ("move 3 to Shopping", "update_task", {"task_id": 3, "list_name": "Shopping"}),
+    ("move 3 to the groceries list", "update_task", {"task_id": 3, "list_name": "groceries"}),
+    ("tag 3 urgent", "update_task", {"task_id": 3, "add_labels": ["urgent"]}),
+    ("label task 4 as home", "update_task", {"task_id": 4, "add_labels": ["home"]}),
+    ("tag it urgent", None, "Which task do you mean?"),  # nothing shown yet that "it" could be
+    ("add gym every monday and thursday at 7am", "add_task",
+     {"title": "gym", "due_time": "07:00", "recurrence": "FREQ=WEEKLY;BYDAY=MO,TH"}),
+    ("add standup every weekday at 9:30", "add_task",
+     {"title": "standup", "due_time": "09:30", "recurrence": "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"}),
+    ("add water plants every 3 days", "add_task", {"title": "water plants", "recurrence": "FREQ=DAILY;INTERVAL=3"}),
+    ("add pay rent on the last day of every month", "add_task", {"title": "pay rent", "recurrence": "FREQ=MONTHLY;BYMONTHDAY=-1"}),
+    ("add take out the bins weekly", "add_task", {"title": "take out the bins", "recurrence": "FREQ=WEEKLY"}),
+    ("add dinner at 7pm tomorrow", "add_task", {"title": "dinner", "due_date": "2026-11-19", "due_time": "19:00"}),
+    ("add eggs to Shopping", "add_task", {"title": "eggs", "list_name": "Shopping"}),
+    ("add call bank to the Work list tomorrow", "add_task", {"title": "call bank", "due_date": "2026-11-19", "list_name": "Work"}),
+    ("add meet bob at the station", "add_task", {"title": "meet bob at the station"}),  # "at" + words is no time
+]
+
+
 def reply_for(request: CompletionRequest) -> CompletionReply:
     return OfflineAdapter(today=TODAY).complete(request)
 
@@ -103,7 +129,7 @@ def test_phrasing_table(phrase, tool, expected):
 def test_table_covers_every_operation():
     tools = {tool for _, tool, _ in PHRASES}
     assert {"add_task", "list_tasks", "complete_task", "uncomplete_task", "delete_task", "update_task", None} <= tools
-    assert len(PHRASES) >= 30
+    assert len(PHRASES) >= 48
 
 
 @pytest.mark.parametrize(
@@ -288,3 +314,26 @@ def test_offline_provider_opens_no_socket(monkeypatch):
         if reply.tool_calls:
             result = {"tasks": [task(3, "buy milk")], "count": 1} if reply.tool_calls[0].name == "list_tasks" else task(3, "x")
             adapter.complete(continue_with(request, reply, (result, False)), api_key="", base_url="", timeout=1)
+
+
+def test_tag_it_means_the_task_just_shown():
+    request = user_request("add buy milk")
+    reply = reply_for(request)
+    request = continue_with(request, reply, (task(7, "buy milk"), False))
+    request = CompletionRequest(
+        model=request.model,
+        messages=request.messages + (ChatMessage("assistant", reply_for(request).text), ChatMessage("user", "tag it urgent")),
+        tools=request.tools,
+    )
+    (call,) = reply_for(request).tool_calls
+    assert (call.name, call.arguments) == ("update_task", {"task_id": 7, "add_labels": ["urgent"]})
+
+
+def test_move_milk_to_shopping_finds_the_task_then_moves_it():
+    request = user_request("move milk to Shopping")
+    reply = reply_for(request)
+    request = continue_with(request, reply, ({"tasks": [task(4, "milk")], "count": 1}, False))
+    (call,) = reply_for(request).tool_calls
+    assert (call.name, call.arguments) == ("update_task", {"task_id": 4, "list_name": "Shopping"})
+    request = continue_with(request, reply_for(request), ({**task(4, "milk"), "list_id": 2}, False))
+    assert reply_for(request).text == "Updated “milk” (#4): moved to Shopping."

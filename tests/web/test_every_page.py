@@ -13,17 +13,32 @@ from tests.web.a11y import accessibility_problems
 from tests.web.conftest import make_conversation, make_key
 
 # Web routes that only take POSTs (their forms are checked where they appear).
-POST_ONLY = {"web:logout", "web:key-validate", "web:chat-send", "web:chat-provider", "web:connection-revoke"}
+POST_ONLY = {
+    "web:logout",
+    "web:key-validate",
+    "web:chat-send",
+    "web:chat-provider",
+    "web:task-toggle",
+    "web:list-add",
+    "web:todo-settings",
+    "web:connection-revoke",
+}
 
 
 def _pages(user) -> dict[str, str]:
     """Every page route of the web app, plus home and an error page, with a path to render it."""
     key = make_key(user, label="a key")
     conversation_id = make_conversation(user)
+    from apps.todos.services import task_create
     from tests.oauth.test_connections import _connect
 
+    task = task_create(user=user, title="a task", labels=["home"])
     _connect(user, "An MCP client")  # so the page shows a row and its revoke form
     return {
+        "web:tasks": "/tasks/",
+        "web:task-edit": f"/tasks/{task.pk}/edit/",  # outside htmx: the page with the row's edit form
+        "web:task-delete": f"/tasks/{task.pk}/delete/",
+        "web:notifications": "/notifications/",
         "web:chat": "/chat/",
         "web:chat-detail": f"/chat/{conversation_id}/",
         "web:chat-delete": f"/chat/{conversation_id}/delete/",

@@ -1,0 +1,28 @@
+"""Celery tasks for reminders: thin, idempotent, ids only."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+REMINDER_EMAIL_MAX_RETRIES = 3
+
+
+@shared_task(acks_late=True)
+def reminders_deliver_task() -> int:
+    """Run every minute by beat (see migration 0005): deliver the reminders now due, each once."""
+    from apps.todos.services import reminders_deliver_due
+
+    return reminders_deliver_due()
+
+
+@shared_task(bind=True, max_retries=REMINDER_EMAIL_MAX_RETRIES, acks_late=True)
+def reminder_email_send_task(self, reminder_id: int) -> str:
+    """Email one delivered reminder to its owner (opted-in users only); retried on a mail-server failure."""
+    from apps.todos.notify import reminder_email_send
+
+    try:
+        return reminder_email_send(reminder_id=reminder_id)
+    except OSError as exc:  # SMTP down or refusing: try again later, a few times
+        if self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from None
+        return "gave_up"

@@ -1,0 +1,120 @@
+"""Reminders: delivered once even with two beat runs racing; none for completed or deleted tasks."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from django.core import mail
+from django.db import connection, connections  # noqa: F401  (connection: the skipif condition)
+from django.utils import timezone
+
+from apps.todos.models import Notification, Reminder
+from apps.todos.services import (
+    notifications_mark_read,
+    reminders_deliver_due,
+    task_complete,
+    task_create,
+    task_delete,
+    task_update,
+    todo_settings_update,
+)
+from django_celery_beat.models import PeriodicTask
+
+
+def _due_now_task(user, **extra):
+    soon = timezone.now() - timedelta(minutes=1)
+    return task_create(user=user, title="call mum", reminders=[{"remind_at": soon}], **extra)
+
+
+def test_the_beat_schedule_comes_from_a_migration(db):
+    beat = PeriodicTask.objects.get(name="todos.reminders_deliver")
+    assert beat.task == "apps.todos.tasks.reminders_deliver_task"
+    assert (beat.interval.every, beat.interval.period) == (1, "minutes")
+
+
+def test_a_due_reminder_is_delivered_once(user_a):
+    _due_now_task(user_a)
+    assert reminders_deliver_due() == 1
+    assert reminders_deliver_due() == 0
+    assert Notification.objects.filter(owner=user_a).count() == 1
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL (DATABASE_URL): SQLite serialises writers")
+@pytest.mark.django_db(transaction=True)
+def test_two_racing_beat_runs_deliver_a_reminder_once(django_user_model):
+    user = django_user_model.objects.create_user(username="racer", password="pw-racer-123")
+    for n in range(20):
+        task_create(user=user, title=f"t{n}", reminders=[{"remind_at": timezone.now() - timedelta(seconds=5)}])
+    barrier = threading.Barrier(2)
+    counts: list[int] = []
+
+    def beat_run():
+        try:
+            barrier.wait()
+            counts.append(reminders_deliver_due())
+        finally:
+            connections.close_all()
+
+    runs = [threading.Thread(target=beat_run) for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(30)
+    assert sum(counts) == 20
+    assert Notification.objects.filter(owner=user).count() == 20
+    assert not Reminder.objects.filter(owner=user, delivered_at__isnull=True).exists()
+
+
+def test_a_completed_tasks_reminder_is_not_sent(user_a):
+    task = _due_now_task(user_a)
+    task_complete(user=user_a, task_id=task.pk)
+    assert reminders_deliver_due() == 0
+    assert not Notification.objects.exists()
+
+
+def test_a_deleted_tasks_reminder_is_not_sent(user_a):
+    task = _due_now_task(user_a)
+    task_delete(user=user_a, task_id=task.pk)
+    assert reminders_deliver_due() == 0
+    assert not Notification.objects.exists()
+
+
+def test_a_future_reminder_waits(user_a):
+    task_create(user=user_a, title="later", reminders=[{"remind_at": timezone.now() + timedelta(hours=1)}])
+    assert reminders_deliver_due() == 0
+
+
+def test_a_reminder_before_the_due_time_follows_the_users_time_zone(user_a):
+    todo_settings_update(user=user_a, time_zone="Asia/Tokyo")
+    task = task_create(
+        user=user_a, title="meeting", due_date=date(2027, 3, 1), due_time=time(9, 0), reminders=[{"minutes_before": 30}]
+    )
+    reminder = task.reminders.get()
+    assert reminder.remind_at == datetime(2027, 2, 28, 23, 30, tzinfo=UTC)  # 09:00 Tokyo is 00:00 UTC
+    task_update(user=user_a, task_id=task.pk, due_time=time(10, 0))
+    reminder.refresh_from_db()
+    assert reminder.remind_at == datetime(2027, 3, 1, 0, 30, tzinfo=UTC)
+
+
+def test_email_goes_only_to_users_who_opt_in(user_a, user_b, django_capture_on_commit_callbacks, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    user_a.email, user_b.email = "a@example.test", "b@example.test"
+    user_a.save(), user_b.save()
+    todo_settings_update(user=user_a, email_reminders=True)
+    _due_now_task(user_a)
+    _due_now_task(user_b)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reminders_deliver_due() == 2
+    assert [m.to for m in mail.outbox] == [["a@example.test"]]
+
+
+def test_marking_notifications_read_touches_only_the_callers(user_a, user_b):
+    _due_now_task(user_a)
+    _due_now_task(user_b)
+    reminders_deliver_due()
+    other = Notification.objects.get(owner=user_b)
+    assert notifications_mark_read(user=user_a, notification_ids=[other.pk]) == 0
+    assert notifications_mark_read(user=user_a) == 1
+    assert Notification.objects.filter(owner=user_b, read_at__isnull=True).count() == 1
