@@ -19,6 +19,7 @@ urlpatterns = [
     path("readyz", core_views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("", include("apps.web.urls")),
+    path("", include("apps.oauth.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Both docs pages load only our own static files (drf-spectacular-sidecar) and no inline script.

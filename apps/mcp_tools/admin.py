@@ -8,11 +8,11 @@ from apps.mcp_tools.services import tool_registration_update
 class ToolRegistrationAdmin(admin.ModelAdmin):
     """Rows come from code (tool_registry_sync); operators switch tools on and off and adjust descriptions."""
 
-    list_display = ("name", "app_label", "enabled", "available", "has_override", "updated_at")
-    list_filter = ("enabled", "available", "app_label")
+    list_display = ("name", "kind", "app_label", "enabled", "available", "has_override", "updated_at")
+    list_filter = ("kind", "enabled", "available", "app_label")
     search_fields = ("name", "default_description", "description_override", "notes")
-    fields = ("name", "app_label", "available", "default_description", "enabled", "description_override", "notes")
-    readonly_fields = ("name", "app_label", "available", "default_description", "created_at", "updated_at")
+    fields = ("name", "kind", "app_label", "available", "default_description", "enabled", "description_override", "notes")
+    readonly_fields = ("name", "kind", "app_label", "available", "default_description", "created_at", "updated_at")
     actions = ["enable_selected", "disable_selected"]
 
     @admin.display(boolean=True, description="description overridden")

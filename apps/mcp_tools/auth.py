@@ -1,4 +1,4 @@
-"""Bearer access tokens for /mcp: the SDK's TokenVerifier backed by apps.keys."""
+"""Bearer access tokens for /mcp: the SDK's TokenVerifier backed by apps.keys (personal) and apps.oauth (OAuth)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,20 @@ from apps.core.localcache import MISS, reads_are_local
 from apps.keys.models import AccessToken
 from apps.keys.selectors import access_token_authenticate_cached, access_token_verified, verified_tokens
 from apps.keys.services import access_token_touch
+from apps.mcp_tools.context import SCOPE_READ, SCOPE_WRITE
 from apps.mcp_tools.db import run_db
+from apps.oauth.selectors import (
+    VerifiedOAuthToken,
+    oauth_token_authenticate,
+    oauth_token_verified_local,
+    verified_oauth_tokens,
+)
+from apps.oauth.services import connection_touch
+from apps.oauth.tokens import ACCESS_PREFIX as OAUTH_PREFIX
+from apps.oauth.tokens import token_prefix
+
+# A personal access token may do everything its user may: it has every scope.
+FULL_SCOPES = [SCOPE_READ, SCOPE_WRITE]
 
 
 class DjangoAccessToken(SdkAccessToken):
@@ -19,6 +32,7 @@ class DjangoAccessToken(SdkAccessToken):
 
     token: str = Field(repr=False)  # the secret: kept out of reprs and logs
     user: Any = Field(default=None, exclude=True, repr=False)
+    oauth_application_id: int | None = Field(default=None, exclude=True)
 
 
 def _verify(plaintext: str) -> DjangoAccessToken | None:
@@ -33,11 +47,32 @@ def _sdk_token(plaintext: str, token: AccessToken) -> DjangoAccessToken:
     return DjangoAccessToken(
         token=plaintext,
         client_id=token.prefix,  # the public part only; the SDK logs and compares this
-        scopes=[],
+        scopes=list(FULL_SCOPES),
         subject=str(token.user.pk),
         expires_at=int(token.expires_at.timestamp()) if token.expires_at else None,
         user=token.user,
     )
+
+
+def _oauth_sdk_token(plaintext: str, token: VerifiedOAuthToken) -> DjangoAccessToken:
+    return DjangoAccessToken(
+        token=plaintext,
+        client_id=token_prefix(plaintext),  # the public part only, as for personal tokens
+        scopes=list(token.scopes),
+        subject=str(token.user.pk),
+        expires_at=int(token.expires.timestamp()),
+        resource=token.resource[0] if token.resource else None,
+        user=token.user,
+        oauth_application_id=token.application_id,
+    )
+
+
+def _verify_oauth(plaintext: str) -> DjangoAccessToken | None:
+    token = oauth_token_authenticate(plaintext=plaintext)
+    if token is None:
+        return None
+    connection_touch(user_id=token.user.pk, application_id=token.application_id)  # a no-op unless due
+    return _oauth_sdk_token(plaintext, token)
 
 
 class AccessTokenVerifier:
@@ -46,9 +81,18 @@ class AccessTokenVerifier:
     async def verify_token(self, token: str) -> DjangoAccessToken | None:
         if not token or len(token) > 200:
             return None
+        if token.startswith(OAUTH_PREFIX):
+            return await self._verify_oauth(token)
         if reads_are_local():
             # This process's copy, checked against the generation in local memory: no thread hop.
             cached = access_token_verified(plaintext=token, generation=verified_tokens.generation())
             if cached is not MISS:
                 return None if cached is None else _sdk_token(token, cached)
         return await run_db(None, _verify, token)  # a worker thread (database, or a remote cache)
+
+    async def _verify_oauth(self, token: str) -> DjangoAccessToken | None:
+        if reads_are_local():
+            cached = oauth_token_verified_local(plaintext=token, generation=verified_oauth_tokens.generation())
+            if cached is not MISS:
+                return None if cached is None else _oauth_sdk_token(token, cached)
+        return await run_db(None, _verify_oauth, token)

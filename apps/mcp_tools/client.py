@@ -150,6 +150,49 @@ def _structured(result: Any) -> dict[str, Any] | None:
     return {"error": error}
 
 
+async def amcp_catalog(*, user, caller: str = CALLER_CHAT) -> dict[str, list[dict[str, Any]]]:
+    """Everything this user may use: tools, resources, resource templates and prompts (enabled ones)."""
+    async with _client_for(user, caller) as client:
+        tools = (await client.list_tools()).tools
+        resources = (await client.list_resources()).resources
+        templates = (await client.list_resource_templates()).resource_templates
+        prompts = (await client.list_prompts()).prompts
+    return {
+        "tools": [_tool_dict(tool) for tool in tools],
+        "resources": [
+            {"uri": str(r.uri), "name": r.name, "title": r.title, "description": r.description or "", "mime_type": r.mime_type}
+            for r in resources
+        ],
+        "resource_templates": [
+            {
+                "uri_template": t.uri_template,
+                "name": t.name,
+                "title": t.title,
+                "description": t.description or "",
+                "mime_type": t.mime_type,
+            }
+            for t in templates
+        ],
+        "prompts": [
+            {
+                "name": p.name,
+                "title": p.title,
+                "description": p.description or "",
+                "arguments": [
+                    {"name": a.name, "description": a.description or "", "required": bool(a.required)}
+                    for a in (p.arguments or [])
+                ],
+            }
+            for p in prompts
+        ],
+    }
+
+
+def mcp_catalog(*, user, caller: str = CALLER_CHAT) -> dict[str, list[dict[str, Any]]]:
+    """Sync form of amcp_catalog."""
+    return async_to_sync(amcp_catalog)(user=user, caller=caller)
+
+
 def mcp_tools_list(*, user, caller: str = CALLER_CHAT) -> list[dict[str, Any]]:
     """Sync form of amcp_tools_list (for views, services and tasks)."""
     return async_to_sync(amcp_tools_list)(user=user, caller=caller)

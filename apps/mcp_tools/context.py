@@ -14,6 +14,10 @@ from typing import Any
 CALLER_CHAT = "chat"
 CALLER_EXTERNAL = "external"
 
+# OAuth scopes: tasks:read (read-only tools, resources, prompts, completions), tasks:write (everything).
+SCOPE_READ = "tasks:read"
+SCOPE_WRITE = "tasks:write"
+
 TRANSPORT_HTTP = "http"
 TRANSPORT_STDIO = "stdio"
 TRANSPORT_IN_PROCESS = "in-process"
@@ -25,6 +29,8 @@ class Principal:
     caller: str  # chat | external (or another short label the in-process caller chose)
     transport: str  # http | stdio | in-process
     credential: str = ""  # the access token's public prefix, never the secret
+    # OAuth scopes the caller holds; None = every scope (personal tokens, in-process, stdio).
+    scopes: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,8 @@ class ToolCall:
     tool: str
     started: float  # time.perf_counter() when the call arrived
     arguments_given: frozenset[str] = field(default_factory=frozenset)
+    # Sends a progress notification (done, total, message) when the client gave a progress token.
+    progress: Any = None
 
 
 # Set only by apps.mcp_tools.client and the mcp_stdio command, never from request data.
@@ -75,3 +83,10 @@ def current_user():
 def arguments_given() -> frozenset[str]:
     """Names of the arguments the caller actually sent (to tell "left out" from "null")."""
     return current_call().arguments_given
+
+
+def report_progress(done: float, total: float | None = None, message: str | None = None) -> None:
+    """From a tool: tell the client how far it got (a no-op unless the client asked for progress)."""
+    call = _call.get()
+    if call is not None and call.progress is not None:
+        call.progress(done, total, message)

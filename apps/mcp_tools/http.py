@@ -1,8 +1,10 @@
 """Streamable HTTP for the root ASGI app: /mcp and its protected-resource metadata.
 
-The SDK's app is stateless with JSON responses, so GET (a server-to-client SSE stream) and
+The SDK's app is stateless and answers with JSON, so GET (a server-to-client SSE stream) and
 DELETE (ending a session) have nothing to serve: they are a 405 here, as the spec allows,
-instead of the SDK's never-ending event stream. Its session manager can run only once, so each
+instead of the SDK's never-ending event stream. A request that asks for progress (a progress
+token) or log messages (the 2026-07-28 log-level ``_meta`` key) is answered by a second,
+streaming SDK app instead, since notifications have no wire in a JSON response. Its session manager can run only once, so each
 lifespan (one per server process, or one per test driving the app) builds a fresh SDK app and
 requests are served by the one started on their own event loop. Host and Origin are checked
 here, before authentication, against Django's ALLOWED_HOSTS (the SDK's own check only knows
@@ -24,6 +26,7 @@ from urllib.parse import urlsplit
 import anyio.to_thread
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+from mcp.server.connection import LOG_LEVEL_META_KEY
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types.jsonrpc import INVALID_REQUEST, PARSE_ERROR, UNSUPPORTED_PROTOCOL_VERSION
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
@@ -31,8 +34,9 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSI
 from apps.core.parsers import json_depth
 from apps.core.request_context import RequestContext, reset_request_context, set_request_context
 from apps.limits.mcp import mcp_call_refusal
+from apps.mcp_tools.auth import AccessTokenVerifier
 from apps.mcp_tools.db import close_worker_connections, run_db
-from apps.mcp_tools.server import get_server, sync_registry_at_startup
+from apps.mcp_tools.server import get_server, sync_registry_at_startup, tool_scope_problem
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +148,77 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
     return None
 
 
+def _wants_stream(scope: dict[str, Any], body: bytes) -> bool:
+    """A request asking for progress or log messages, from a client that accepts SSE: its answer is streamed."""
+    if (b"progressToken" not in body and LOG_LEVEL_META_KEY.encode() not in body) or "text/event-stream" not in (
+        _header(scope, b"accept") or ""
+    ):
+        return False
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    for message in parsed if isinstance(parsed, list) else [parsed]:
+        params = message.get("params") if isinstance(message, dict) else None
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        if isinstance(meta, dict) and (meta.get("progressToken") is not None or meta.get(LOG_LEVEL_META_KEY)):
+            return True
+    return False
+
+
+def _called_tools(body: bytes) -> list[str]:
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return []
+    names = []
+    for message in parsed if isinstance(parsed, list) else [parsed]:
+        if isinstance(message, dict) and message.get("method") == "tools/call":
+            params = message.get("params")
+            if isinstance(params, dict) and isinstance(params.get("name"), str):
+                names.append(params["name"])
+    return names
+
+
+async def _missing_scope(scope: dict[str, Any], body: bytes) -> str | None:
+    """The scope an OAuth token lacks for a tool it calls (403 then, so the client can step up), else None."""
+    names = _called_tools(body)
+    if not names:
+        return None
+    authorization = _header(scope, b"authorization") or ""
+    if not authorization[:7].lower() == "bearer ":
+        return None  # the SDK answers 401
+    token = await AccessTokenVerifier().verify_token(authorization[7:].strip())
+    if token is None or token.oauth_application_id is None:
+        return None  # invalid (the SDK's 401) or a personal token (every scope)
+    for name in names:
+        if (needed := tool_scope_problem(name, frozenset(token.scopes))) is not None:
+            return needed
+    return None
+
+
+async def _send_insufficient_scope(send, needed: str) -> None:
+    metadata = f"{settings.MCP_PUBLIC_URL}{METADATA_PATH}{MCP_PATH}"
+    description = f"This tool needs the {needed} scope."
+    challenge = (
+        f'Bearer error="insufficient_scope", scope="{needed}", '
+        f'error_description="{description}", resource_metadata="{metadata}"'
+    )
+    body = json.dumps({"error": "insufficient_scope", "error_description": description}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", challenge.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 def host_allowed(host: str | None) -> bool:
     domain, _port = split_domain_port(host or "")
     return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
@@ -166,19 +241,25 @@ class McpHttpApp:
     async def lifespan(self) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(sync_registry_at_startup)
         server = await anyio.to_thread.run_sync(get_server)
-        app = server.streamable_http_app(
-            streamable_http_path=MCP_PATH,
-            stateless_http=True,
-            json_response=True,
-            max_request_body_size=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
-            # Checked in __call__ against ALLOWED_HOSTS, before authentication.
-            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-        )
-        manager = server.session_manager  # the manager of the app just built
+        apps_and_managers = []
+        # One app answers with JSON; the other streams SSE, for requests that asked for progress
+        # (notifications have no wire in a JSON response).
+        for json_response in (True, False):
+            app = server.streamable_http_app(
+                streamable_http_path=MCP_PATH,
+                stateless_http=True,
+                json_response=json_response,
+                max_request_body_size=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+                # Checked in __call__ against ALLOWED_HOSTS, before authentication.
+                transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+            )
+            apps_and_managers.append((app, server.session_manager))  # the manager of the app just built
         loop = asyncio.get_running_loop()
         try:
-            async with manager.run():
-                self._apps[loop] = app
+            async with contextlib.AsyncExitStack() as stack:
+                for _app, manager in apps_and_managers:
+                    await stack.enter_async_context(manager.run())
+                self._apps[loop] = (apps_and_managers[0][0], apps_and_managers[1][0])
                 try:
                     yield
                 finally:
@@ -198,14 +279,18 @@ class McpHttpApp:
         if not origin_allowed(_header(scope, b"origin")):
             await _send_json(send, 403, "invalid_origin", "Invalid Origin header.")
             return
-        app = self._apps.get(asyncio.get_running_loop())
-        if app is None:
+        apps = self._apps.get(asyncio.get_running_loop())
+        if apps is None:
             await _send_json(send, 503, "service_unavailable", "The MCP endpoint is not started.")
             return
+        app = apps[0]
         if scope.get("path", "").rstrip("/") == MCP_PATH:
-            receive = await self._checked_post(scope, receive, send)
-            if receive is None:
+            checked = await self._checked_post(scope, receive, send)
+            if checked is None:
                 return
+            receive, streamed = checked
+            if streamed:
+                app = apps[1]
         incoming = _header(scope, b"x-request-id") or ""
         client = scope.get("client")
         context = RequestContext(
@@ -220,7 +305,10 @@ class McpHttpApp:
 
 
     async def _checked_post(self, scope, receive, send):
-        """The checks the SDK leaves out, before authentication; a replaying receive, or None if answered."""
+        """The checks the SDK leaves out, before authentication.
+
+        Returns (a replaying receive, whether to answer with an SSE stream), or None if answered.
+        """
         method = scope.get("method", "")
         if method != "POST":
             await _send_rpc_error(
@@ -253,6 +341,10 @@ class McpHttpApp:
         if problem is not None:
             await _send_rpc_error(send, 400, *problem)
             return None
+        missing = await _missing_scope(scope, body)
+        if missing is not None:
+            await _send_insufficient_scope(send, missing)
+            return None
         refusal = None
         if b"tools/call" in body:  # the user's tools/call limit (apps.limits.mcp), a 429 before the SDK
             refusal = await run_db(None, mcp_call_refusal, _header(scope, b"authorization"), body)
@@ -261,7 +353,7 @@ class McpHttpApp:
             hdrs = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
             await _send_rpc_error(send, 429, INVALID_REQUEST, message, headers=hdrs)
             return None
-        return _replaying(body, receive)
+        return _replaying(body, receive), _wants_stream(scope, body)
 
 
 mcp_http_app = McpHttpApp()

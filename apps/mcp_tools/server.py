@@ -15,6 +15,7 @@ through ``TodoMCPServer.call_tool``:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import threading
@@ -30,7 +31,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import CallToolResult, EmptyResult, SetLevelRequestParams, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, CompleteRequestParams, SetLevelRequestParams, TextContent, ToolAnnotations
 from pydantic import ValidationError
 
 from apps.audit.models import AuditEvent
@@ -40,6 +41,8 @@ from apps.core.cache import digest
 from apps.core.fields import NO_NUL_PATTERN
 from apps.mcp_tools.auth import AccessTokenVerifier, DjangoAccessToken
 from apps.mcp_tools.context import (
+    SCOPE_READ,
+    SCOPE_WRITE,
     CALLER_EXTERNAL,
     TRANSPORT_HTTP,
     Principal,
@@ -50,7 +53,8 @@ from apps.mcp_tools.context import (
     start_call,
 )
 from apps.mcp_tools.db import run_db
-from apps.mcp_tools.registry import ToolSpec, registered_tools
+from apps.mcp_tools.features import FeaturesMixin, log_to_client, set_log_level
+from apps.mcp_tools.registry import ToolSpec, registered_prompts, registered_resources, registered_tools
 from apps.mcp_tools.selectors import tool_enabled, tool_states_or_defaults
 
 logger = logging.getLogger(__name__)
@@ -153,7 +157,7 @@ def error_result(code: str, message: str, extra: dict[str, Any] | None = None) -
 # -- audit -------------------------------------------------------------------------------------------
 
 
-def _audit(call: ToolCall, outcome: str, error_code: str = "") -> None:
+def _audit(call: ToolCall, outcome: str, error_code: str = "", *, action: str = AUDIT_ACTION) -> None:
     metadata: dict[str, Any] = {
         "tool": call.tool,
         "caller": call.principal.caller,
@@ -167,8 +171,8 @@ def _audit(call: ToolCall, outcome: str, error_code: str = "") -> None:
     try:
         audit_record(
             actor=call.principal.user,
-            action=AUDIT_ACTION,
-            target_type="mcp.tool",
+            action=action,
+            target_type="mcp.tool" if action == AUDIT_ACTION else "mcp.entry",
             target_id=call.tool[:64],
             outcome=outcome,
             metadata=metadata,
@@ -265,10 +269,34 @@ def _sdk_tool(spec: ToolSpec) -> Tool:
 # -- the server --------------------------------------------------------------------------------------
 
 
+def required_scope(spec: ToolSpec) -> str:
+    """The scope a tool needs: tasks:read for read-only tools, tasks:write for the rest."""
+    return SCOPE_READ if spec.read_only else SCOPE_WRITE
+
+
+def scope_allows(scopes: frozenset[str] | None, needed: str) -> bool:
+    if scopes is None:
+        return True
+    # tasks:write is every tool, reads included.
+    return needed in scopes or SCOPE_WRITE in scopes
+
+
+def tool_scope_problem(name: str, scopes: frozenset[str] | None) -> str | None:
+    """The scope missing for this tool call, or None (an unknown tool is left to call_tool)."""
+    spec = get_server().specs.get(name)
+    if spec is None:
+        return None
+    needed = required_scope(spec)
+    return None if scope_allows(scopes, needed) else needed
+
+
 def _token_principal() -> Principal | None:
     token = get_access_token()
     if isinstance(token, DjangoAccessToken):
-        return Principal(user=token.user, caller=CALLER_EXTERNAL, transport=TRANSPORT_HTTP, credential=token.client_id)
+        scopes = frozenset(token.scopes) if token.oauth_application_id is not None else None
+        return Principal(
+            user=token.user, caller=CALLER_EXTERNAL, transport=TRANSPORT_HTTP, credential=token.client_id, scopes=scopes
+        )
     return None
 
 
@@ -302,17 +330,38 @@ class ProtocolLog:
         return await call_next(ctx)
 
 
-async def _acknowledge_log_level(ctx: Any, params: SetLevelRequestParams) -> EmptyResult:
-    # Legacy (2025-11-25) clients may set a level; this server sends no log notifications,
-    # and a client must not change the server's own logging, so the request is acknowledged only.
-    return EmptyResult()
+def _progress_reporter(context: Any) -> Callable[..., None] | None:
+    """A thread-safe progress callback for this request, or None when the client gave no progress token."""
+    try:
+        meta = context.request_context.meta or {}
+        if isinstance(meta, dict):
+            progress_token = meta.get("progress_token", meta.get("progressToken"))
+        else:
+            progress_token = getattr(meta, "progress_token", None)
+    except (AttributeError, ValueError):
+        return None
+    if progress_token is None:
+        return None
+    loop = asyncio.get_running_loop()
+
+    def report(done: float, total: float | None = None, message: str | None = None) -> None:
+        # Called from the tool's thread; the loop is free while it waits for that thread.
+        future = asyncio.run_coroutine_threadsafe(context.report_progress(done, total, message), loop)
+        try:
+            future.result(timeout=5)
+        except Exception:  # a client gone or slow: the tool goes on
+            logger.debug("progress notification not sent", exc_info=True)
+
+    return report
 
 
-class TodoMCPServer(MCPServer):
+class TodoMCPServer(FeaturesMixin, MCPServer):
     """MCPServer with the project's tool-call pipeline (see the module docstring)."""
 
-    def __init__(self, specs: dict[str, ToolSpec]) -> None:
+    def __init__(self, specs: dict[str, ToolSpec], resources=None, prompts=None) -> None:
         self.specs = specs
+        self.resource_specs = dict(resources or {})
+        self.prompt_specs = dict(prompts or {})
         self.sdk_tools = {name: _sdk_tool(spec) for name, spec in specs.items()}
         public_url = settings.MCP_PUBLIC_URL
         super().__init__(
@@ -322,7 +371,7 @@ class TodoMCPServer(MCPServer):
             instructions=INSTRUCTIONS,
             token_verifier=AccessTokenVerifier(),
             auth=AuthSettings(
-                # Our personal access tokens are issued by this site; there is no separate OAuth server.
+                # This site is the authorization server (apps.oauth) and issues personal tokens too.
                 issuer_url=public_url,
                 resource_server_url=f"{public_url}/mcp",
                 validate_token_resource=False,
@@ -332,7 +381,23 @@ class TodoMCPServer(MCPServer):
             warn_on_duplicate_tools=False,
         )
         # The SDK leaves logging/setLevel (removed in 2026-07-28) to the application.
-        self._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, _acknowledge_log_level)
+        self._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, set_log_level)
+        self._lowlevel_server.add_request_handler("completion/complete", CompleteRequestParams, self.complete)
+
+    # Used by FeaturesMixin (resources, prompts, completions).
+    def _entry_principal(self, context: Any = None) -> Principal | None:
+        if context is not None:
+            return _principal(context)
+        return _token_principal() or bound_principal()
+
+    async def _entry_allowed(self, principal: Principal | None, name: str) -> bool:
+        if principal is None or not scope_allows(principal.scopes, SCOPE_READ):
+            return False
+        state = (await run_db(principal, tool_states_or_defaults)).get(name)
+        return state is None or state.enabled
+
+    def _entry_audit(self, call: ToolCall, outcome: str, error_code: str = "", *, action: str) -> None:
+        _audit(call, outcome, error_code, action=action)
 
     async def list_tools(self):
         principal = _token_principal() or bound_principal()
@@ -351,8 +416,12 @@ class TodoMCPServer(MCPServer):
     async def _list_tools_fresh(self, principal: Principal | None):
         tools = await super().list_tools()
         states = await run_db(principal, tool_states_or_defaults)
+        scopes = principal.scopes if principal is not None else None
         listed = []
         for tool in tools:
+            spec = self.specs.get(tool.name)
+            if spec is not None and not scope_allows(scopes, required_scope(spec)):
+                continue  # outside the token's scopes: not offered
             state = states.get(tool.name)
             if state is not None and not state.enabled:
                 continue
@@ -364,7 +433,16 @@ class TodoMCPServer(MCPServer):
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         started = time.perf_counter()
         try:
-            return await self._call_tool(name, arguments or {}, context, started)
+            result = await self._call_tool(name, arguments or {}, context, started)
+            if isinstance(result, CallToolResult) and result.is_error and context is not None:
+                error = (result.meta or {}).get(ERROR_META_KEY, {})
+                await log_to_client(
+                    context,
+                    _principal(context),
+                    "error",
+                    {"tool": str(name)[:64], "code": error.get("code", ""), "message": error.get("message", "")},
+                )
+            return result
         except ToolError:
             raise  # the SDK turns it into an is_error result (a crashed tool: a generic message)
         except Exception:
@@ -376,13 +454,28 @@ class TodoMCPServer(MCPServer):
         principal = _principal(context)
         if principal is None:
             return error_result("not_authenticated", "Authentication required.")
-        call = ToolCall(principal=principal, tool=str(name), started=started, arguments_given=frozenset(arguments))
+        call = ToolCall(
+            principal=principal,
+            tool=str(name),
+            started=started,
+            arguments_given=frozenset(arguments),
+            progress=_progress_reporter(context),
+        )
 
         tool = self.sdk_tools.get(name)
         if tool is None:
             await run_db(principal, _audit, call, AuditEvent.Outcome.DENIED, "tool_not_found")
             shown = str(name)[:64]
             return error_result("tool_not_found", f"Unknown tool: {shown}.", {"tool": shown})
+
+        needed = required_scope(self.specs[name])
+        if not scope_allows(principal.scopes, needed):
+            await run_db(principal, _audit, call, AuditEvent.Outcome.DENIED, "insufficient_scope")
+            return error_result(
+                "insufficient_scope",
+                f"This token may not call {name}: it needs the {needed} scope.",
+                {"tool": name, "required_scope": needed},
+            )
 
         # Arguments first (no database needed); whether operators disabled the tool is checked in
         # the same thread hop as the tool itself (_run_tool).
@@ -412,8 +505,13 @@ def _listing_lookup(principal: Principal | None, code_version: str) -> Any:
     # Without the registry's per-process copies their generation is never bumped: nothing to check against.
     if settings.TOOL_LIST_CACHE_SECONDS <= 0 or not registry_snapshot.enabled or not user_id:
         return None
+    # The listing depends on the token's scopes too (a read-only OAuth token sees fewer tools).
+    scopes = sorted(principal.scopes) if getattr(principal, "scopes", None) is not None else None
     return two_level_cache.lookup(
-        "tools", {"user": user_id, "code": code_version}, version_keys=[registry_snapshot.key], scope=user_scope(user_id)
+        "tools",
+        {"user": user_id, "code": code_version, "scopes": scopes},
+        version_keys=[registry_snapshot.key],
+        scope=user_scope(user_id),
     )
 
 
@@ -432,7 +530,7 @@ def get_server() -> TodoMCPServer:
     global _server
     with _server_lock:
         if _server is None:
-            _server = TodoMCPServer(registered_tools())
+            _server = TodoMCPServer(registered_tools(), registered_resources(), registered_prompts())
         return _server
 
 

@@ -21,22 +21,27 @@ def tool_registry_sync(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
     New tools get an enabled row; tools gone from the code are marked unavailable (their
     operator notes are kept). Operator settings are never overwritten.
     """
-    from apps.mcp_tools.registry import registered_tools
+    from apps.mcp_tools.registry import registered_kinds
 
-    specs = registered_tools()
+    specs = registered_kinds()
     with transaction.atomic(using=using):
         rows = {row.name: row for row in ToolRegistration.objects.using(using).select_for_update()}
         added = []
-        for name, spec in specs.items():
+        for name, (kind, spec) in specs.items():
             row = rows.get(name)
             if row is None:
                 ToolRegistration.objects.using(using).create(
-                    name=name, app_label=spec.app_label, default_description=spec.description
+                    name=name, kind=kind, app_label=spec.app_label, default_description=spec.description
                 )
                 added.append(name)
-            elif (row.app_label, row.default_description, row.available) != (spec.app_label, spec.description, True):
-                row.app_label, row.default_description, row.available = spec.app_label, spec.description, True
-                row.save(using=using, update_fields=["app_label", "default_description", "available", "updated_at"])
+            elif (row.kind, row.app_label, row.default_description, row.available) != (
+                kind,
+                spec.app_label,
+                spec.description,
+                True,
+            ):
+                row.kind, row.app_label, row.default_description, row.available = kind, spec.app_label, spec.description, True
+                row.save(using=using, update_fields=["kind", "app_label", "default_description", "available", "updated_at"])
         gone = [name for name, row in rows.items() if name not in specs and row.available]
         ToolRegistration.objects.using(using).filter(name__in=gone).update(available=False)
     if added or gone:
@@ -54,14 +59,16 @@ def tool_registration_update(
     notes: str = _UNSET,
 ) -> ToolRegistration:
     """Change an operator setting of one tool (creating its row if the sync has not run yet)."""
-    from apps.mcp_tools.registry import registered_tools
+    from apps.mcp_tools.registry import registered_kinds
 
-    spec = registered_tools().get(name)
+    kind, spec = registered_kinds().get(name, (None, None))
     row = ToolRegistration.objects.select_for_update().filter(name=name).first()
     if row is None:
         if spec is None:
             raise NotFound("Tool not found.", code="tool_not_found", extra={"tool": name})
-        row = ToolRegistration.objects.create(name=name, app_label=spec.app_label, default_description=spec.description)
+        row = ToolRegistration.objects.create(
+            name=name, kind=kind, app_label=spec.app_label, default_description=spec.description
+        )
     values = {"enabled": enabled, "description_override": description_override, "notes": notes}
     changed = [field for field, value in values.items() if value is not _UNSET and getattr(row, field) != value]
     if not changed:

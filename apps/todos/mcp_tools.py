@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from apps.core.fields import NO_NUL_PATTERN
-from apps.mcp_tools.context import arguments_given, current_user
+from apps.mcp_tools.context import arguments_given, current_user, report_progress
 from apps.mcp_tools.registry import mcp_tool
 from apps.todos.tool_schemas import (
     ADD_TASKS_MAX,
@@ -128,7 +128,12 @@ def add_tasks(
     ],
 ) -> TasksAddedOut:
     """Add up to 25 tasks at once: all of them are added, or none when one is not valid."""
-    created = task_create_many(user=current_user(), tasks=[_new_task_values(task.model_dump()) for task in tasks])
+    created = task_create_many(
+        user=current_user(),
+        tasks=[_new_task_values(task.model_dump()) for task in tasks],
+        # Progress notifications when the client gave a progress token (a no-op otherwise).
+        on_progress=lambda done, total: report_progress(done, total, f"Saved {done} of {total} tasks"),
+    )
     return TasksAddedOut(tasks=[TaskOut.of(task) for task in created], count=len(created))
 
 

@@ -7,7 +7,7 @@ service must call it too (tests/todos/test_cache_bumps.py checks).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -393,8 +393,10 @@ def task_create(
 
 
 @transaction.atomic
-def task_create_many(*, user, tasks: Sequence[Mapping[str, Any]]) -> list[Task]:
-    """Add several tasks at once: all of them, or none when one is not valid."""
+def task_create_many(
+    *, user, tasks: Sequence[Mapping[str, Any]], on_progress: Callable[[int, int], None] | None = None
+) -> list[Task]:
+    """Add several tasks at once: all of them, or none when one is not valid (``on_progress(done, total)`` after each)."""
     if not 1 <= len(tasks) <= TASK_CREATE_MANY_MAX:
         raise ValidationFailed(f"Give between 1 and {TASK_CREATE_MANY_MAX} tasks.", extra={"field": "tasks"})
     created = []
@@ -404,6 +406,8 @@ def task_create_many(*, user, tasks: Sequence[Mapping[str, Any]]) -> list[Task]:
         except ValidationFailed as exc:
             # Name the task, so the caller knows which one to fix; the transaction drops the others.
             raise ValidationFailed(f"Task {index + 1}: {exc.message}", extra={**exc.extra, "index": index}) from exc
+        if on_progress is not None:
+            on_progress(index + 1, len(tasks))
     return created
 
 

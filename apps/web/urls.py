@@ -31,4 +31,6 @@ urlpatterns = [
     path("settings/keys/<str:key_id>/validate/", views.key_validate, name="key-validate"),
     path("settings/keys/<str:key_id>/row/", views.key_row, name="key-row"),
     path("settings/keys/<str:key_id>/delete/", views.key_delete, name="key-delete"),
+    path("settings/connections/", views.connections, name="connections"),
+    path("settings/connections/<str:connection_id>/revoke/", views.connection_revoke, name="connection-revoke"),
 ]

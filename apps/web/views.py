@@ -329,3 +329,30 @@ def usage(request: HttpRequest) -> HttpResponse:
         "cost_chart": chart(rows, value=lambda r: r["cost"], fmt=presenters.format_cost),
     }
     return render(request, "web/usage.html", context)
+
+
+# --- connected apps (OAuth clients) -----------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET"])
+def connections(request: HttpRequest) -> HttpResponse:
+    from apps.oauth.selectors import connection_list
+
+    rows = connection_list(user=request.user)
+    return render(request, "web/connections.html", {"connections": rows, "active": "connections"})
+
+
+@login_required
+@require_POST
+def connection_revoke(request: HttpRequest, connection_id: str) -> HttpResponse:
+    from apps.oauth.selectors import connection_get
+    from apps.oauth.services import connection_revoke as revoke
+
+    connection = connection_get(user=request.user, connection_id=_object_id(connection_id, "connection_id"))
+    if connection is None:
+        raise Http404
+    name = connection.application.name or "The app"
+    revoke(user=request.user, connection=connection)
+    messages.success(request, f"{name} is disconnected; its tokens no longer work.")
+    return redirect("web:connections")

@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "apps.chat",
     "apps.mcp_tools",
     "apps.web",
+    "oauth2_provider",
+    "apps.oauth",
 ]
 
 MIDDLEWARE = [
@@ -364,6 +366,55 @@ PYTHON_SWITCH_INTERVAL_SECONDS = env.float("PYTHON_SWITCH_INTERVAL_SECONDS", def
 # MCP: the externally visible base URL, named in the protected-resource metadata and in the
 # WWW-Authenticate header of a 401 from /mcp. Host and Origin are checked against ALLOWED_HOSTS.
 MCP_PUBLIC_URL = env.str("MCP_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# OAuth 2.1 authorization server for remote MCP clients (django-oauth-toolkit, apps.oauth).
+# Access tokens are short-lived and bound to the /mcp resource (RFC 8707); refresh tokens rotate.
+OAUTH_ACCESS_TOKEN_SECONDS = env.int("OAUTH_ACCESS_TOKEN_SECONDS", default=3600)
+OAUTH_REFRESH_TOKEN_SECONDS = env.int("OAUTH_REFRESH_TOKEN_SECONDS", default=30 * 24 * 3600)
+# The resources a client may ask a token for; /mcp only. A token for any other audience is refused at /mcp.
+OAUTH_RESOURCES = [f"{MCP_PUBLIC_URL}/mcp"]
+# Client ID Metadata Documents are fetched from public addresses only; development and tests
+# may allow loopback/private ones (and trust a local CA file for their https).
+OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES = env.bool("OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES", default=False)
+OAUTH_CIMD_CA_FILE = env.str("OAUTH_CIMD_CA_FILE", default="")
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"  # named so migrations can depend on it
+OAUTH2_PROVIDER = {
+    "SCOPES": {
+        "tasks:read": "Read your tasks",
+        "tasks:write": "Add, change, complete and delete your tasks",
+    },
+    "DEFAULT_SCOPES": ["tasks:read"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": OAUTH_ACCESS_TOKEN_SECONDS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": OAUTH_REFRESH_TOKEN_SECONDS,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "PKCE_REQUIRED": True,
+    "REQUEST_APPROVAL_PROMPT": "force",
+    "ACCESS_TOKEN_GENERATOR": "apps.oauth.tokens.access_token_generator",
+    "REFRESH_TOKEN_GENERATOR": "apps.oauth.tokens.refresh_token_generator",
+    "OAUTH2_VALIDATOR_CLASS": "apps.oauth.validators.TodoOAuth2Validator",
+    "OIDC_ISS_ENDPOINT": MCP_PUBLIC_URL,
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["none"],
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],  # http only on loopback: apps.oauth.redirects
+    "ALLOWED_SCHEMES": ["https", "http"],
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    "CIMD_ENABLED": True,
+    "CIMD_METADATA_FETCHER": "apps.oauth.cimd.MetadataFetcher",
+    "CIMD_FETCH_TIMEOUT_SECONDS": 5,
+    "CIMD_MAX_DOCUMENT_SIZE": 16 * 1024,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,  # S256 only
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,  # only SHA-256 checksums of tokens are stored
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+}
 
 LOGGING = {
     "version": 1,

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from apps.audit.models import AuditEvent
 from apps.mcp_tools.models import ToolRegistration
-from apps.mcp_tools.registry import mcp_tool, registered_tools
+from apps.mcp_tools.registry import mcp_tool, registered_kinds, registered_tools
 from apps.mcp_tools.server import get_server
 from apps.mcp_tools.services import tool_registration_update, tool_registry_sync
 from tests.factories import make_task
@@ -17,8 +17,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_migrate_created_a_row_for_every_tool_defined_in_code():
-    # pytest-django ran migrate, whose post_migrate hook synced the registry.
-    assert set(ToolRegistration.objects.values_list("name", flat=True)) == set(registered_tools())
+    # pytest-django ran migrate, whose post_migrate hook synced the registry (tools, resources, prompts).
+    rows = dict(ToolRegistration.objects.values_list("name", "kind"))
+    assert rows == {name: kind for name, (kind, _spec) in registered_kinds().items()}
+    assert set(registered_tools()) <= set(rows)
 
 
 def test_sync_adds_new_tools_keeps_operator_settings_and_marks_removed_ones_unavailable():

@@ -21,6 +21,7 @@ POST_ONLY = {
     "web:task-toggle",
     "web:list-add",
     "web:todo-settings",
+    "web:connection-revoke",
 }
 
 
@@ -29,8 +30,10 @@ def _pages(user) -> dict[str, str]:
     key = make_key(user, label="a key")
     conversation_id = make_conversation(user)
     from apps.todos.services import task_create
+    from tests.oauth.test_connections import _connect
 
     task = task_create(user=user, title="a task", labels=["home"])
+    _connect(user, "An MCP client")  # so the page shows a row and its revoke form
     return {
         "web:tasks": "/tasks/",
         "web:task-edit": f"/tasks/{task.pk}/edit/",  # outside htmx: the page with the row's edit form
@@ -45,6 +48,7 @@ def _pages(user) -> dict[str, str]:
         "web:key-list": "/settings/keys/",
         "web:key-delete": f"/settings/keys/{key.pk}/delete/",
         "web:key-row": f"/settings/keys/{key.pk}/row/",  # outside htmx: back to the list
+        "web:connections": "/settings/connections/",
         "404": "/no-such-page/",
     }
 

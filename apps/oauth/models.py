@@ -1,0 +1,40 @@
+"""What the project adds to django-oauth-toolkit's clients: a block switch and per-user connections."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from oauth2_provider.settings import APPLICATION_MODEL
+
+
+class ClientState(models.Model):
+    """Operator state of a registered OAuth client (dynamic or metadata-document client)."""
+
+    application = models.OneToOneField(
+        APPLICATION_MODEL, on_delete=models.CASCADE, related_name="todo_state"
+    )
+    blocked = models.BooleanField(default=False)
+    blocked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.application_id} ({'blocked' if self.blocked else 'allowed'})"
+
+
+class Connection(models.Model):
+    """A client a user authorized: the scopes granted and when it last called /mcp."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oauth_connections")
+    application = models.ForeignKey(
+        APPLICATION_MODEL, on_delete=models.CASCADE, related_name="todo_connections"
+    )
+    scope = models.CharField(max_length=200, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    authorized_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "application"], name="oauth_connection_once")]
+        ordering = ["-authorized_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.application_id}"
