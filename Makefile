@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test migrate demo admin check-python clean
+.PHONY: install run stack test migrate demo admin check-python clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
@@ -43,6 +43,11 @@ run: demo
 	@echo "Serving on http://$(HOST):$(PORT)/  (chat: /chat/ as demo / demo-password; API docs: /api/docs/ and /api/redoc/)"
 	@echo "Admin: http://$(HOST):$(PORT)/admin/  (no account yet? run 'make admin', in another terminal if you like: it asks for a name and password)"
 	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT)
+
+# The production shape without Docker: 2 web processes on one port, a Celery worker and Celery beat
+# (honcho runs the Procfile) against the PostgreSQL, Redis and RabbitMQ named in .env.stack.
+stack: install
+	BIN=$(BIN) bin/stack
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
