@@ -17,6 +17,7 @@ urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("metrics", core_views.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("", include("apps.web.urls")),
     path("api/v1/", include(api_v1)),

@@ -46,6 +46,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.request_context.RequestContextMiddleware",
+    "apps.core.observability.RequestLogMiddleware",
     "apps.core.middleware.ApiJsonErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -103,6 +104,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # window, not one per cache call (apps.core.redis_failfast). Outages are logged once per
 # OUTAGE_LOG_INTERVAL_SECONDS per process.
 REDIS_URL = env.str("REDIS_URL", default="")
+# Every key this app writes to Redis starts with this (processes sharing state must agree on it).
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="todoassist")
 REDIS_SOCKET_CONNECT_TIMEOUT_SECONDS = env.float("REDIS_SOCKET_CONNECT_TIMEOUT_SECONDS", default=1.0)
 REDIS_SOCKET_TIMEOUT_SECONDS = env.float("REDIS_SOCKET_TIMEOUT_SECONDS", default=1.0)
 REDIS_RETRY_AFTER_SECONDS = env.float("REDIS_RETRY_AFTER_SECONDS", default=5.0)
@@ -122,7 +125,7 @@ def redis_cache(url: str) -> dict:
                 "connection_class": FailFastSSLConnection if url.startswith("rediss:") else FailFastConnection,
             },
         },
-        "KEY_PREFIX": "todoassist",
+        "KEY_PREFIX": CACHE_KEY_PREFIX,
     }
 
 
@@ -275,10 +278,32 @@ PYTHON_SWITCH_INTERVAL_SECONDS = env.float("PYTHON_SWITCH_INTERVAL_SECONDS", def
 # WWW-Authenticate header of a 401 from /mcp. Host and Origin are checked against ALLOWED_HOSTS.
 MCP_PUBLIC_URL = env.str("MCP_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 
+# Logs: LOG_FORMAT=json (make stack, the image) writes one JSON object per line (python-json-logger)
+# with the request id of the request or task that logged it; "plain" is for a terminal.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "apps.core.observability.RequestIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # One line per request (apps.core.observability); uvicorn's access log is off in the Procfile.
+    "loggers": {"apps.request": {"level": env.str("REQUEST_LOG_LEVEL", default="INFO")}},
 }
+# /metrics (Prometheus): a bearer token equal to this, or a staff session. Empty: staff only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # the worker logs through LOGGING (JSON lines with the request id)
