@@ -91,7 +91,24 @@ def render() -> bytes:
         text = generate_latest(REGISTRY)
     audit = CollectorRegistry()
     audit.register(AuditChainAgeCollector())
-    return text + generate_latest(audit)
+    return text + _declared_without_samples(text) + generate_latest(audit)
+
+
+_DEFINED = (
+    http_requests, http_request_duration, provider_attempts, provider_attempt_duration, mcp_tool_calls,
+    cache_lookups, limit_hits, breaker_state, celery_tasks,
+)  # fmt: skip
+
+
+def _declared_without_samples(text: bytes) -> bytes:
+    """HELP and TYPE for families nothing has touched yet (multi-process mode lists only those with samples),
+    so a scrape always names every family of the contract."""
+    lines = []
+    for metric in _DEFINED:
+        name = metric._name
+        if f"# TYPE {name} ".encode() not in text and f"# TYPE {name}_total ".encode() not in text:
+            lines.append(f"# HELP {name} {metric._documentation}\n# TYPE {name} {metric._type}\n")
+    return "".join(lines).encode()
 
 
 def count_safely(metric, *labels: str, amount: float = 1.0) -> None:

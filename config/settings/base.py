@@ -200,6 +200,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The queue tasks go to and the worker reads (web processes and workers must agree on it).
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 # A broker that is down or black-holed (accepts, never answers) must fail an enqueue in a few
 # seconds, never hang the request that queues the task: the connection (TCP and, for AMQP, the
 # handshake) is bounded by BROKER_CONNECT_TIMEOUT_SECONDS, each Redis-broker command by
