@@ -372,3 +372,19 @@ def test_a_revoked_token_is_refused_by_both_web_processes(stack):
     refused = _spread(stack, lambda: stack.request("GET", "/api/v1/tasks/", token=token))
     assert [r.status_code for _, r in refused if r.status_code != 401] == []
     assert len({pid for pid, _ in refused if pid}) == 2, stack.tail()
+
+
+@pytest.mark.parametrize(
+    ("path", "extra"),
+    [("/mcp", {"Accept": "application/json, text/event-stream"}), ("/api/v1/chat/", {"Accept": "text/event-stream"})],
+)
+def test_a_chunked_body_over_the_limit_is_a_413_on_mcp_and_the_streaming_chat(stack, path, extra):
+    def chunks():  # 2 MB without a Content-Length: the limit must count what arrives
+        piece = b'{"message": "' + b"x" * 65536
+        for _ in range(32):
+            yield piece
+
+    response = stack.request(
+        "POST", path, token=stack.token, content=chunks(), headers={"Content-Type": "application/json", **extra}
+    )
+    assert response.status_code == 413, response.text[:300]
