@@ -140,6 +140,10 @@ if settings.PYTHON_SWITCH_INTERVAL_SECONDS > 0:
 
 application = RootApp(BodyLimit(django_application, lambda: settings.DATA_UPLOAD_MAX_MEMORY_SIZE))
 
+from apps.providers.adapters import warm_adapters  # noqa: E402  (needs Django set up)
+
+warm_adapters()
+
 from apps.mcp_tools.http import MCP_PATH, METADATA_PATH, mcp_http_app  # noqa: E402  (needs Django set up)
 
 application.mount(MCP_PATH, mcp_http_app)

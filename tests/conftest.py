@@ -67,6 +67,16 @@ def _fresh_local_caches():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_provider_state():
+    """Breakers and cool-downs opened by one test never skip a provider in the next."""
+    from apps.providers import state
+
+    state.clear_all()
+    yield
+    state.clear_all()
+
+
+@pytest.fixture(autouse=True)
 def _default_rows_after_flush(request):
     """Transactional tests flush every table, data migrations' rows included; put those back."""
     marker = request.node.get_closest_marker("django_db")

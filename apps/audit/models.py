@@ -40,7 +40,13 @@ class AuditEvent(models.Model):
 
 
 class UsageRecord(models.Model):
-    """Tokens and cost of one model call, for usage pages, quotas and reports."""
+    """One model call attempt (sent, failed, or skipped by a policy): tokens and cost, for usage, quotas, health."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", "Success"
+        FAILURE = "failure", "Failure"
+        SKIPPED = "skipped", "Skipped (breaker, cool-down, deadline)"
+        REFUSED = "refused", "Refused (key or limit)"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_records")
     provider = models.CharField(max_length=50)
@@ -51,11 +57,19 @@ class UsageRecord(models.Model):
     conversation_id = models.BigIntegerField(null=True, blank=True)
     fallback = models.BooleanField(default=False)
     cached = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.SUCCESS)
+    error_kind = models.CharField(max_length=32, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    latency_ms = models.PositiveIntegerField(default=0)
+    waited_ms = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["user", "created_at"], name="usage_user_created_idx")]
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="usage_user_created_idx"),
+            models.Index(fields=["provider", "-created_at"], name="usage_provider_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model}: {self.input_tokens}+{self.output_tokens}"

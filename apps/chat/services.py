@@ -22,7 +22,7 @@ from apps.chat.models import Conversation, Message
 from apps.chat.selectors import conversation_get
 from apps.core.errors import Conflict, ValidationFailed
 from apps.providers.errors import ProviderError
-from apps.providers.gateway import MidStreamFailure, ProviderSession
+from apps.providers.gateway import KeepAlive, MidStreamFailure, ProviderSession
 from apps.providers.selectors import provider_preference_get
 from apps.providers.types import ChatMessage, CompletionRequest, StreamDone, TextDelta, ToolCall, ToolSpec
 
@@ -312,6 +312,8 @@ def _turn_body(*, user, turn: _Turn, stream: bool) -> Iterator[dict[str, Any]]:
                 for event in session.stream(request):
                     if isinstance(event, TextDelta):
                         yield {"type": "text", "delta": event.text}
+                    elif isinstance(event, KeepAlive):
+                        yield {"type": "keepalive"}
                     elif isinstance(event, StreamDone):
                         reply = event.reply
             else:
@@ -412,16 +414,32 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
         Message.objects.bulk_create(rows)
         Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
         _lease_release(turn)  # with the answer, in one transaction: the next turn sees this one whole
-    for call in session.calls:
+    # Every attempt, failed, retried or skipped ones too, so usage and health show what really happened.
+    for record in session.records:
         usage_record(
             user=user,
-            provider=call.provider.name,
-            model=call.model,
-            input_tokens=call.reply.usage.input_tokens,
-            output_tokens=call.reply.usage.output_tokens,
-            cost=call.cost,
+            provider=record.provider,
+            model=record.model,
+            input_tokens=record.input_tokens,
+            output_tokens=record.output_tokens,
+            cost=record.cost,
             conversation_id=conversation.pk,
-            fallback=session.fallback_used,
+            fallback=record.fallback,
+            cached=record.cached,
+            outcome=record.outcome,
+            error_kind=record.error_kind,
+            attempt=record.attempt,
+            latency_ms=record.latency_ms,
+            waited_ms=int(record.waited_seconds * 1000),
+        )
+    for event in session.events:
+        audit_record(
+            actor=user,
+            action=event.action,
+            target_type="providers.providerconfig",
+            target_id=event.provider,
+            outcome="failure" if event.action in ("provider.failover", "provider.breaker_opened") else "success",
+            metadata={"provider": event.provider, "conversation_id": conversation.pk, **event.metadata},
         )
     audit_record(
         actor=user,
@@ -433,6 +451,7 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             "provider": session.provider.name,
             "model": session.model,
             "model_calls": len(session.calls),
+            "attempts": [r.as_dict() for r in session.records if r.outcome != "success" or r.attempt > 1],
             "tools": [r.tool_name for r in rows if r.role == Message.Role.TOOL],
             "fallback_used": session.fallback_used,
             "input_tokens": sum(c.reply.usage.input_tokens for c in session.calls),

@@ -21,6 +21,8 @@ _END = object()
 
 
 def _encode(event: dict[str, Any]) -> str:
+    if event.get("type") == "keepalive":  # an SSE comment: keeps proxies and the page from timing out
+        return ": keep-alive\n\n"
     return f"event: {event.get('type', 'message')}\ndata: {json.dumps(event, default=str)}\n\n"
 
 

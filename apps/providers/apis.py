@@ -15,6 +15,21 @@ from apps.providers.selectors import provider_preference_get, providers_for_user
 from apps.providers.services import provider_preference_set
 from apps.providers.validation import provider_key_request_validation
 
+ProviderHealthSerializer = inline_serializer(
+    name="ProviderHealth",
+    fields={
+        "status": serializers.ChoiceField(choices=["ok", "open", "probing", "cooling_down"]),
+        "breaker": serializers.ChoiceField(choices=["closed", "open", "half_open"]),
+        "consecutive_failures": serializers.IntegerField(),
+        "breaker_retry_in_seconds": serializers.FloatField(),
+        "cooldown_seconds": serializers.FloatField(),
+        "success_rate": serializers.FloatField(allow_null=True),
+        "p50_latency_ms": serializers.IntegerField(allow_null=True),
+        "sample_size": serializers.IntegerField(),
+        "last_probe": serializers.DictField(allow_null=True),
+    },
+)
+
 ProviderListSerializer = inline_serializer(
     name="ProviderChoice",
     many=True,
@@ -25,6 +40,7 @@ ProviderListSerializer = inline_serializer(
         "models": serializers.ListField(child=serializers.CharField()),
         "default_model": serializers.CharField(),
         "has_usable_key": serializers.BooleanField(),
+        "health": ProviderHealthSerializer,
     },
 )
 
@@ -53,7 +69,7 @@ class ProviderListApi(APIView):
     @extend_schema(
         operation_id="providers_list",
         responses={200: ProviderListSerializer, **error_responses()},
-        summary="Enabled providers, their models, and whether you have a usable key for each",
+        summary="Enabled providers, their models, whether you have a usable key for each, and their health",
     )
     def get(self, request):
         return Response(providers_for_user(user=request.user))

@@ -90,6 +90,8 @@ class ProviderError(ApplicationError):
         self.retryable = default_retryable if retryable is None else retryable
         self.retry_after = retry_after
         self.provider_status = provider_status
+        # Set by adapters when the provider's own headers say when it will take requests again.
+        self.cooldown_seconds: float | None = None
         message = f"{base_message} ({detail})" if detail else base_message
         extra: dict[str, Any] = {
             "kind": kind,

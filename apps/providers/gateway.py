@@ -1,25 +1,28 @@
-"""The one path to a model: key -> adapter call -> one retry -> failover along the user's chain -> offline.
+"""The one path to a model: a route computed up front, one attempt function, policies around each attempt.
 
-Rate limits, quotas, the cache and the circuit breaker will wrap this same path.
+Route: the user's provider and model, then the other providers they can use, offline last.
+Around every attempt run the policies named in ``PROVIDER_GATEWAY_POLICIES`` (cool-down,
+circuit breaker, retry; later rate limits, quotas, the cache). Every attempt, sent or not,
+leaves an ``AttemptRecord`` that the chat turn stores. Control flow is plain return values;
+the only exceptions leaving here are the final failures the caller must show.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 
-from apps.keys.models import ProviderKey
-from apps.keys.vault import ProviderKeyUnusable, provider_key_mark, provider_key_open
 from apps.providers.adapters import get_adapter
 from apps.providers.errors import ProviderError
 from apps.providers.models import ProviderConfig, ProviderKind
+from apps.providers.policies import Attempt, GatewayPolicy, RouteStep, Verdict, load_policies
 from apps.providers.pricing import cost
-from apps.providers.selectors import provider_fallback_chain
 from apps.providers.types import CompletionReply, CompletionRequest, StreamDone, TextDelta
 
 logger = logging.getLogger(__name__)
@@ -37,6 +40,47 @@ class MidStreamFailure(Exception):
         super().__init__(error.message)
 
 
+@dataclass(frozen=True)
+class KeepAlive:
+    """Nothing to send yet (the gateway is waiting to retry); a stream should send a comment."""
+
+
+@dataclass
+class AttemptRecord:
+    """One attempt, sent or not: what the turn stores as a usage row and shows in audit."""
+
+    provider: str
+    model: str
+    attempt: int
+    outcome: str  # success | failure | skipped | refused
+    error_kind: str = ""
+    reason: str = ""
+    latency_ms: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: Decimal = Decimal("0")
+    waited_seconds: float = 0.0
+    cached: bool = False
+    fallback: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "attempt": self.attempt,
+            "outcome": self.outcome,
+            "error_kind": self.error_kind,
+            "reason": self.reason,
+            "latency_ms": self.latency_ms,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost": str(self.cost),
+            "waited_seconds": round(self.waited_seconds, 3),
+            "cached": self.cached,
+            "fallback": self.fallback,
+        }
+
+
 @dataclass
 class CallRecord:
     """One model call that produced a reply, for usage and cost."""
@@ -45,144 +89,349 @@ class CallRecord:
     model: str
     reply: CompletionReply
     cost: Decimal
+    cached: bool = False
 
 
 @dataclass
+class GatewayEvent:
+    """Something to audit: a failover, a breaker opening or closing, a cool-down."""
+
+    action: str
+    provider: str
+    metadata: dict[str, Any]
+
+
+class KeyUnavailable(Exception):
+    """The key for a route step cannot be used (none, expired, revoked); ``reason`` is safe to show."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+KeyOpener = Callable[[RouteStep], str]  # the plaintext key for a step, or raises KeyUnavailable
+
+
+@dataclass
+class CallContext:
+    """The state of one turn's model calls: the route, where on it we are, the deadline, what happened."""
+
+    route: list[RouteStep]
+    deadline: float  # time.monotonic() by which the turn must end
+    open_key: KeyOpener
+    on_key_refused: Callable[[RouteStep], None] = lambda step: None
+    user: Any = None  # whose turn (policies scope limits, quotas and cache entries to it)
+    options: dict[str, Any] = field(default_factory=dict)  # per-turn flags for policies, e.g. {"no_cache": True}
+    position: int = 0
+    fallback_used: bool = False
+    records: list[AttemptRecord] = field(default_factory=list)
+    calls: list[CallRecord] = field(default_factory=list)
+    events: list[GatewayEvent] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def step(self) -> RouteStep:
+        return self.route[min(self.position, len(self.route) - 1)]
+
+    def seconds_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def remote_seconds_left(self) -> float:
+        """Time a remote provider may still use: the offline answer must fit after it."""
+        return self.seconds_left() - float(settings.PROVIDER_OFFLINE_RESERVE_SECONDS)
+
+    def event(self, action: str, provider: ProviderConfig, **metadata: Any) -> None:
+        self.events.append(GatewayEvent(action=action, provider=provider.name, metadata=metadata))
+
+
+@dataclass
+class _Tried:
+    reply: CompletionReply | None = None
+    error: ProviderError | None = None
+    emitted: str = ""
+
+
+class Pipeline:
+    """Runs one model call along a context's route with the given policies."""
+
+    def __init__(self, policies: list[GatewayPolicy] | None = None) -> None:
+        self.policies = load_policies() if policies is None else policies
+
+    def run(
+        self, ctx: CallContext, request: CompletionRequest, *, stream: bool
+    ) -> Generator[TextDelta | KeepAlive, None, CompletionReply]:
+        """Yield text (and keep-alives while waiting); return the reply, or raise the final failure."""
+        last_error: ProviderError | None = None
+        while ctx.position < len(ctx.route):
+            step = ctx.step
+            number, waited = 1, 0.0
+            while True:
+                attempt = Attempt(step=step, number=number, request=replace(request, model=step.model), stream=stream,
+                                  context=ctx, waited_seconds=waited)
+                verdict, asked = self._before(attempt)
+                if verdict is not None and verdict.action == "reply":
+                    self._skipped(attempt, asked[:-1], "answered without a call")
+                    if stream and verdict.reply.text:
+                        yield TextDelta(verdict.reply.text)  # a short-circuited answer streams like a fresh one
+                    return self._succeeded(attempt, verdict.reply, latency=0.0, cached=verdict.cached, price=verdict.cost)
+                if verdict is not None:
+                    self._skipped(attempt, asked[:-1], verdict.reason)
+                    self._record(attempt, verdict.outcome, reason=verdict.reason)
+                    break
+                if not step.is_offline and ctx.remote_seconds_left() < float(settings.PROVIDER_RETRY_MIN_ATTEMPT_SECONDS):
+                    self._skipped(attempt, asked, "the turn ran out of time")
+                    self._record(attempt, "skipped", reason="the turn ran out of time")
+                    break
+                try:
+                    api_key = ctx.open_key(step)
+                except KeyUnavailable as exc:
+                    self._skipped(attempt, asked, exc.reason)
+                    self._record(attempt, "refused", error_kind="auth", reason=exc.reason)
+                    break
+                started = time.monotonic()
+                tried = yield from self._attempt(attempt, api_key)
+                latency = time.monotonic() - started
+                if tried.reply is not None:
+                    return self._succeeded(attempt, tried.reply, latency=latency)
+                error = tried.error
+                last_error = error
+                self._record(attempt, "failure", error_kind=error.kind, reason=error.message, latency=latency)
+                waits = [w for w in (p.after_failure(attempt, error) for p in self.policies) if w is not None]
+                if error.kind == "auth":
+                    ctx.on_key_refused(step)
+                if tried.emitted:
+                    raise MidStreamFailure(error, tried.emitted)
+                if error.kind in _NO_FAILOVER:
+                    raise error
+                if not waits:
+                    logger.warning("provider %s failed (%s); failing over", step.provider.name, error.kind)
+                    break
+                waited = max(waits)
+                yield from self._wait(waited, stream)
+                number += 1
+            self._fail_over(ctx, reason=ctx.records[-1].reason)
+        raise last_error or ProviderError("unavailable", detail="no provider could answer")
+
+    # --- one attempt ------------------------------------------------------------------------
+
+    def _attempt(self, attempt: Attempt, api_key: str) -> Generator[TextDelta, None, _Tried]:
+        """The one attempt function, plain or streamed; a failure comes back as a value."""
+        provider = attempt.provider
+        adapter = get_adapter(provider.kind)
+        timeout = float(provider.timeout_seconds)
+        if not attempt.step.is_offline and attempt.context.remote_seconds_left() < timeout:
+            timeout = max(attempt.context.remote_seconds_left(), 0.001)
+            # A timeout then is the turn's deadline, not the provider's fault (the breaker ignores it).
+            attempt.notes["cut_by_turn_deadline"] = True
+        kwargs = {"api_key": api_key, "base_url": provider.base_url, "timeout": timeout}
+        emitted: list[str] = []
+        try:
+            if not attempt.stream:
+                return _Tried(reply=adapter.complete(attempt.request, **kwargs))
+            done = None
+            for event in adapter.stream(attempt.request, **kwargs):
+                if isinstance(event, TextDelta):
+                    emitted.append(event.text)
+                    yield event
+                elif isinstance(event, StreamDone):
+                    done = event.reply
+            if done is None:
+                raise ProviderError("bad_response", provider=provider.name, detail="stream ended early")
+            return _Tried(reply=done)
+        except ProviderError as exc:
+            return _Tried(error=exc, emitted="".join(emitted))
+
+    def _before(self, attempt: Attempt) -> tuple[Verdict | None, list[GatewayPolicy]]:
+        """The first verdict, and the policies asked (the last one gave the verdict, if any)."""
+        asked: list[GatewayPolicy] = []
+        for policy in self.policies:
+            asked.append(policy)
+            verdict = policy.before_attempt(attempt)
+            if verdict is not None:
+                return verdict, asked
+        return None, asked
+
+    @staticmethod
+    def _skipped(attempt: Attempt, policies: list[GatewayPolicy], reason: str) -> None:
+        for policy in policies:
+            policy.after_skip(attempt, reason)
+
+    def _succeeded(
+        self, attempt: Attempt, reply: CompletionReply, *, latency: float, cached: bool = False, price: Decimal | None = None
+    ) -> CompletionReply:
+        ctx, provider = attempt.context, attempt.provider
+        if price is None:
+            price = cost(reply.usage, provider.price_input_per_million, provider.price_output_per_million)
+        self._record(attempt, "success", latency=latency, reply=reply, price=price, cached=cached)
+        ctx.calls.append(CallRecord(provider=provider, model=attempt.step.model, reply=reply, cost=price, cached=cached))
+        for policy in self.policies:
+            policy.after_success(attempt, reply)
+        return reply
+
+    def _record(
+        self,
+        attempt: Attempt,
+        outcome: str,
+        *,
+        error_kind: str = "",
+        reason: str = "",
+        latency: float = 0.0,
+        reply: CompletionReply | None = None,
+        price: Decimal = Decimal("0"),
+        cached: bool = False,
+    ) -> None:
+        ctx = attempt.context
+        ctx.records.append(
+            AttemptRecord(
+                provider=attempt.provider.name,
+                model=attempt.step.model,
+                attempt=attempt.number,
+                outcome=outcome,
+                error_kind=error_kind,
+                reason=reason,
+                latency_ms=int(latency * 1000),
+                input_tokens=reply.usage.input_tokens if reply else 0,
+                output_tokens=reply.usage.output_tokens if reply else 0,
+                cost=price,
+                waited_seconds=attempt.waited_seconds,
+                cached=cached,
+                fallback=ctx.position > 0,
+            )
+        )
+
+    def _wait(self, seconds: float, stream: bool) -> Iterator[KeepAlive]:
+        """Sleep before a retry; a stream gets a keep-alive at least every few seconds meanwhile."""
+        if not stream:
+            time.sleep(seconds)
+            return
+        until = time.monotonic() + seconds
+        interval = float(settings.PROVIDER_STREAM_KEEPALIVE_SECONDS)
+        while (left := until - time.monotonic()) > 0:
+            yield KeepAlive()
+            time.sleep(min(interval, left))
+
+    def _fail_over(self, ctx: CallContext, *, reason: str) -> None:
+        failed = ctx.step.provider
+        ctx.position += 1
+        if ctx.position >= len(ctx.route):
+            return
+        ctx.fallback_used = True
+        following = ctx.step.provider
+        ctx.warnings.append(f"{failed} could not answer ({reason.rstrip('.')}); answered by {following}.")
+        ctx.events.append(
+            GatewayEvent(action="provider.failover", provider=failed.name, metadata={"to": following.name, "reason": reason[:200]})
+        )
+
+
+# --- the chat turn's view: a session over the user's route -----------------------------------
+
+
+def build_route(*, user, provider: ProviderConfig, model: str) -> list[RouteStep]:
+    """The user's provider and model, then the other providers they can use, offline last."""
+    from apps.keys.selectors import provider_key_usable_for
+    from apps.providers.selectors import provider_fallback_chain
+
+    def key_id(p: ProviderConfig) -> int | None:
+        if not p.needs_key:
+            return None
+        record = provider_key_usable_for(user=user, provider=p)
+        return record.pk if record else None
+
+    steps = [RouteStep(provider=provider, model=model, key_id=key_id(provider))]
+    for other in provider_fallback_chain(user=user, first=provider):
+        steps.append(RouteStep(provider=other, model=other.default_model, key_id=key_id(other)))
+    return steps
+
+
 class ProviderSession:
     """Model calls for one chat turn. Once it fails over, it stays on the fallback for the rest of the turn."""
 
-    user: object
-    provider: ProviderConfig
-    model: str
-    fallback_used: bool = False
-    warnings: list[str] = field(default_factory=list)
-    calls: list[CallRecord] = field(default_factory=list)
-    _chain: list[ProviderConfig] | None = None
-    _key_id: int | None = None
+    def __init__(self, *, user, provider: ProviderConfig, model: str, deadline: float | None = None,
+                 policies: list[GatewayPolicy] | None = None, options: dict[str, Any] | None = None) -> None:
+        self.user = user
+        if deadline is None:
+            deadline = time.monotonic() + float(settings.CHAT_TURN_DEADLINE_SECONDS)
+        self.context = CallContext(
+            route=build_route(user=user, provider=provider, model=model),
+            deadline=deadline,
+            open_key=self._open_key,
+            on_key_refused=self._key_refused,
+            user=user,
+            options=dict(options or {}),
+        )
+        self.pipeline = Pipeline(policies)
 
     # --- public -------------------------------------------------------------------------
 
     def complete(self, request: CompletionRequest) -> CompletionReply:
+        run = self.pipeline.run(self.context, request, stream=False)
         while True:
             try:
-                reply = self._with_retry(lambda key: self._adapter().complete(
-                    self._request_for_model(request), api_key=key, base_url=self.provider.base_url,
-                    timeout=self.provider.timeout_seconds,
-                ))
-            except _Failover:
-                continue
-            return self._record(reply)
+                next(run)
+            except StopIteration as done:
+                return done.value
 
-    def stream(self, request: CompletionRequest) -> Iterator[TextDelta | StreamDone]:
-        while True:
-            emitted: list[str] = []
-            try:
-                done = yield from self._stream_once(request, emitted)
-            except _Failover:
-                continue
-            yield StreamDone(reply=self._record(done))
-            return
+    def stream(self, request: CompletionRequest) -> Iterator[TextDelta | KeepAlive | StreamDone]:
+        reply = yield from self.pipeline.run(self.context, request, stream=True)
+        yield StreamDone(reply=reply)
+
+    @property
+    def provider(self) -> ProviderConfig:
+        return self.context.step.provider
+
+    @property
+    def model(self) -> str:
+        return self.context.step.model
 
     @property
     def is_offline(self) -> bool:
         return self.provider.kind == ProviderKind.OFFLINE
 
-    # --- internals ----------------------------------------------------------------------
+    @property
+    def fallback_used(self) -> bool:
+        return self.context.fallback_used
 
-    def _adapter(self):
-        return get_adapter(self.provider.kind)
+    @property
+    def warnings(self) -> list[str]:
+        return self.context.warnings
 
-    def _request_for_model(self, request: CompletionRequest) -> CompletionRequest:
-        from dataclasses import replace
+    @property
+    def calls(self) -> list[CallRecord]:
+        return self.context.calls
 
-        return replace(request, model=self.model)
+    @property
+    def records(self) -> list[AttemptRecord]:
+        return self.context.records
 
-    def _record(self, reply: CompletionReply) -> CompletionReply:
-        price = cost(reply.usage, self.provider.price_input_per_million, self.provider.price_output_per_million)
-        self.calls.append(CallRecord(provider=self.provider, model=self.model, reply=reply, cost=price))
-        return reply
+    @property
+    def events(self) -> list[GatewayEvent]:
+        return self.context.events
 
-    def _open_key(self) -> str:
-        if not self.provider.needs_key:
+    # --- keys ---------------------------------------------------------------------------
+
+    def _open_key(self, step: RouteStep) -> str:
+        from apps.core.errors import NotFound
+        from apps.keys.vault import ProviderKeyUnusable, provider_key_open
+
+        if not step.provider.needs_key:
             return ""
-        opened = provider_key_open(user=self.user, provider=self.provider)
-        self._key_id = opened.key_id
+        try:
+            opened = provider_key_open(user=self.user, provider=step.provider, key_id=step.key_id)
+        except ProviderKeyUnusable as exc:
+            raise KeyUnavailable(exc.message) from None
+        except NotFound:  # the route's key was deleted since the turn began
+            raise KeyUnavailable(f"Your key for {step.provider} is gone.") from None
         return opened.secret.reveal()
 
-    def _with_retry(self, call):
-        """Run ``call(api_key)``; retry once on a retryable error, then fail over (raises _Failover)."""
-        try:
-            api_key = self._open_key()
-        except ProviderKeyUnusable as exc:
-            self._fail_over(reason=exc.message)
-        for attempt in (1, 2):
-            try:
-                return call(api_key)
-            except ProviderError as exc:
-                if exc.retryable and attempt == 1:
-                    time.sleep(self._retry_wait(exc))
-                    continue
-                self._handle_failure(exc)
+    def _key_refused(self, step: RouteStep) -> None:
+        from apps.keys.models import ProviderKey
+        from apps.keys.vault import provider_key_mark
 
-    def _stream_once(self, request: CompletionRequest, emitted: list[str]):
-        try:
-            api_key = self._open_key()
-        except ProviderKeyUnusable as exc:
-            self._fail_over(reason=exc.message)
-        for attempt in (1, 2):
-            try:
-                done = None
-                stream = self._adapter().stream(
-                    self._request_for_model(request), api_key=api_key, base_url=self.provider.base_url,
-                    timeout=self.provider.timeout_seconds,
-                )
-                for event in stream:
-                    if isinstance(event, TextDelta):
-                        emitted.append(event.text)
-                        yield event
-                    elif isinstance(event, StreamDone):
-                        done = event.reply
-                if done is None:
-                    raise ProviderError("bad_response", provider=self.provider.name, detail="stream ended early")
-                return done
-            except ProviderError as exc:
-                if emitted:
-                    raise MidStreamFailure(exc, "".join(emitted)) from None
-                if exc.retryable and attempt == 1:
-                    time.sleep(self._retry_wait(exc))
-                    continue
-                self._handle_failure(exc)
-
-    def _retry_wait(self, exc: ProviderError) -> float:
-        return min(exc.retry_after if exc.retry_after is not None else 0.5, settings.PROVIDER_MAX_RETRY_WAIT_SECONDS)
-
-    def _handle_failure(self, exc: ProviderError) -> None:
-        if exc.kind == "auth" and getattr(self, "_key_id", None):
-            provider_key_mark(
-                key_id=self._key_id,
-                status=ProviderKey.Status.INVALID,
-                detail=f"{self.provider} refused this key during a chat. Check it, or add a new one.",
-            )
-            self.warnings.append(f"{self.provider} refused your key; it is now marked invalid.")
-        if exc.kind in _NO_FAILOVER:
-            raise exc
-        logger.warning("provider %s failed (%s); failing over", self.provider.name, exc.kind)
-        self._fail_over(reason=exc.message)
-
-    def _fail_over(self, *, reason: str) -> None:
-        if self._chain is None:
-            self._chain = provider_fallback_chain(user=self.user, first=self.provider)
-        if not self._chain:
-            # Even the offline provider failed: nothing is left to try.
-            raise ProviderError("unavailable", provider=self.provider.name, detail=reason)
-        failed = self.provider
-        self.provider = self._chain.pop(0)
-        self.model = self.provider.default_model
-        self._key_id = None
-        self.fallback_used = True
-        self.warnings.append(f"{failed} could not answer ({reason.rstrip('.')}); answered by {self.provider}.")
-        raise _Failover
-
-
-class _Failover(Exception):
-    """Internal: the session moved to the next provider; run the call again."""
+        if step.key_id is None:
+            return
+        provider_key_mark(
+            key_id=step.key_id,
+            status=ProviderKey.Status.INVALID,
+            detail=f"{step.provider} refused this key during a chat. Check it, or add a new one.",
+        )
+        self.warnings.append(f"{step.provider} refused your key; it is now marked invalid.")

@@ -27,7 +27,9 @@ def _has_usable_key(user, provider: ProviderConfig) -> bool:
 
 
 def providers_for_user(*, user) -> list[dict]:
-    """Enabled providers with their models and whether this user has a usable key for each."""
+    """Enabled providers with their models, whether this user has a usable key for each, and health."""
+    from apps.providers.health import provider_health
+
     return [
         {
             "name": p.name,
@@ -36,6 +38,7 @@ def providers_for_user(*, user) -> list[dict]:
             "models": list(p.model_names),
             "default_model": p.default_model,
             "has_usable_key": _has_usable_key(user, p),
+            "health": provider_health(p),
         }
         for p in provider_enabled_list()
     ]

@@ -159,3 +159,15 @@ def provider_config_delete(*, actor, provider: ProviderConfig, source: str) -> N
             target_id=pk,
             metadata={"fields": sorted(changes), "changes": changes, "source": source},
         )
+
+
+def provider_breaker_reset(*, provider: ProviderConfig, actor) -> None:
+    """Close a provider's circuit breaker and end its cool-downs now (an operator's decision), audited."""
+    from django.db import transaction
+
+    from apps.audit.services import audit_record
+    from apps.providers import state
+
+    state.breaker_reset(provider=provider.name)
+    with transaction.atomic():
+        audit_record(actor=actor, action="provider.breaker_reset", target=provider, metadata={"provider": provider.name})

@@ -108,6 +108,8 @@ class CompletionReply:
     finish_reason: FinishReason
     model: str
     provider_request_id: str | None = None
+    # Seconds until the provider takes requests again, when its rate-limit headers say nothing is left.
+    rate_limit_wait: float | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from apps.core.errors import ApplicationError
+from apps.providers.health import health_label
 
 
 class ProviderKeyForm(forms.Form):
@@ -39,6 +40,8 @@ class ProviderChoiceForm(forms.Form):
         groups = []
         for p in providers:
             suffix = "" if p["has_usable_key"] else " (no key: add one under Keys)"
+            if p.get("health") and p["kind"] != "offline":
+                suffix += f" — {health_label(p['health'])}"
             models = p["models"] or [p["default_model"]]
             groups.append((p["display_name"] + suffix, [(f"{p['name']}:{m}", f"{p['display_name']} · {m}") for m in models]))
         self.fields["choice"].choices = groups

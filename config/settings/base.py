@@ -262,8 +262,38 @@ def read_master_keys(raw: str, source: str = "KEY_ENCRYPTION_KEYS"):
 
 KEY_ENCRYPTION_KEYS = read_master_keys(env.str("KEY_ENCRYPTION_KEYS", default=""))
 
-# Provider calls: the gateway retries once, waiting Retry-After but never longer than this.
+# Provider gateway: the policies run around every attempt, in this order (see README "Provider gateway").
+PROVIDER_GATEWAY_POLICIES = env.list(
+    "PROVIDER_GATEWAY_POLICIES",
+    default=[
+        "apps.providers.policies.CooldownPolicy",
+        "apps.providers.policies.CircuitBreakerPolicy",
+        "apps.providers.policies.RetryPolicy",
+    ],
+)
+# Retries per provider (after the first try), exponential backoff with full jitter from this base,
+# and the longest wait (a Retry-After longer than this fails over instead of waiting).
+PROVIDER_MAX_RETRIES = env.int("PROVIDER_MAX_RETRIES", default=2)
+PROVIDER_RETRY_BASE_SECONDS = env.float("PROVIDER_RETRY_BASE_SECONDS", default=0.5)
 PROVIDER_MAX_RETRY_WAIT_SECONDS = env.float("PROVIDER_MAX_RETRY_WAIT_SECONDS", default=5.0)
+# A retry is only worth waiting for if at least this long is left for it before the deadline.
+PROVIDER_RETRY_MIN_ATTEMPT_SECONDS = env.float("PROVIDER_RETRY_MIN_ATTEMPT_SECONDS", default=1.0)
+# Time kept back from remote providers at the end of a turn, for the offline answer.
+PROVIDER_OFFLINE_RESERVE_SECONDS = env.float("PROVIDER_OFFLINE_RESERVE_SECONDS", default=1.0)
+# While a streamed turn waits to retry, a keep-alive comment goes out at least this often.
+PROVIDER_STREAM_KEEPALIVE_SECONDS = env.float("PROVIDER_STREAM_KEEPALIVE_SECONDS", default=5.0)
+# Circuit breaker per provider: opens after this many failures in a row, lets one probe through
+# after the cool-down; a probe that never reports back frees the slot after the probe timeout.
+PROVIDER_BREAKER_FAILURE_THRESHOLD = env.int("PROVIDER_BREAKER_FAILURE_THRESHOLD", default=5)
+PROVIDER_BREAKER_COOLDOWN_SECONDS = env.float("PROVIDER_BREAKER_COOLDOWN_SECONDS", default=30.0)
+PROVIDER_BREAKER_PROBE_TIMEOUT_SECONDS = env.float("PROVIDER_BREAKER_PROBE_TIMEOUT_SECONDS", default=60.0)
+# Redis key prefix of breaker and cool-down state (blank: the cache's KEY_PREFIX).
+PROVIDER_STATE_PREFIX = env.str("PROVIDER_STATE_PREFIX", default="")
+# Operator-provided keys used only by the scheduled health probe, e.g. "openai=sk-...,anthropic=sk-ant-..."
+# (never users' keys). Providers without one get health from real traffic only.
+PROVIDER_PROBE_KEYS = env.dict("PROVIDER_PROBE_KEYS", default={})
+# Health (success rate, p50 latency) is computed over this many latest attempts per provider.
+PROVIDER_HEALTH_WINDOW = env.int("PROVIDER_HEALTH_WINDOW", default=50)
 
 # Checking a provider key without a worker (no CELERY_BROKER_URL): one call in the request, cut
 # off after this many seconds and never retried there ("try again after …" is recorded instead).
@@ -280,6 +310,8 @@ CHAT_HISTORY_MESSAGES = 60
 # A turn holds its conversation (a second turn meanwhile is a 409) until its answer is stored;
 # the hold is renewed before every model call and lapses this long after, should the server die.
 CHAT_TURN_LEASE_SECONDS = env.int("CHAT_TURN_LEASE_SECONDS", default=300)
+# A whole turn (every model call, retry wait and tool call) ends within this many seconds.
+CHAT_TURN_DEADLINE_SECONDS = env.float("CHAT_TURN_DEADLINE_SECONDS", default=60.0)
 
 # Usage: a monthly token allowance per user and provider shown on the usage page (empty = no limit).
 USAGE_MONTHLY_TOKEN_LIMIT = env.int("USAGE_MONTHLY_TOKEN_LIMIT", default=0) or None

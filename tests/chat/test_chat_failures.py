@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 
 from apps.chat.models import Message
 from apps.keys.models import ProviderKey
@@ -96,18 +97,18 @@ def test_a_rate_limit_is_retried_once_by_the_gateway(client_a, keyed_user, provi
 
 
 def test_a_provider_that_keeps_failing_falls_over_to_the_next_then_offline(client_a, keyed_user, providers_at_fake):
-    for _ in range(2):
+    for _ in range(settings.PROVIDER_MAX_RETRIES + 1):
         providers_at_fake.fault("openai", "server_error")
     providers_at_fake.reply_text("anthropic", "Anthropic here.")
 
     answer = post_chat(client_a, "hi")
 
     assert answer["provider"] == "anthropic" and answer["fallback_used"] and answer["reply"] == "Anthropic here."
-    assert len(providers_at_fake.requests_to("openai")) == 2
+    assert len(providers_at_fake.requests_to("openai")) == settings.PROVIDER_MAX_RETRIES + 1
 
-    for _ in range(2):
+    for _ in range(settings.PROVIDER_MAX_RETRIES + 1):
         providers_at_fake.fault("openai", "unavailable")
-    for _ in range(2):
+    for _ in range(settings.PROVIDER_MAX_RETRIES + 1):
         providers_at_fake.fault("anthropic", "overloaded")
     answer = post_chat(client_a, "add buy eggs")
     assert answer["provider"] == "offline" and Task.objects.filter(title="buy eggs").exists()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import itertools
 import json
+import random
 import socket
 import threading
 import time
@@ -50,6 +51,7 @@ FAULTS = frozenset(
         "cut_stream",  # stream some events, then drop the connection mid-body
         "stream_no_finish",  # stream some events, then end the body cleanly without a finish
         "stream_error_event",  # stream starts, then an in-stream error event (overloaded)
+        "drip",  # 200 headers at once, then one body byte every `delay` seconds for `duration` (or until stop)
     }
 )
 
@@ -73,6 +75,8 @@ class Scripted:
     delay: float = 0.0
     model: str | None = None
     finish: str | None = None  # override the finish reason (e.g. "length")
+    headers: dict[str, str] = field(default_factory=dict)  # extra answer headers (rate-limit ones, say)
+    duration: float | None = None  # "drip": how long to keep dripping (None: until the server stops)
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class RecordedRequest:
     headers: dict[str, str]  # lower-cased names
     body: Any  # decoded JSON, or None
     raw_body: bytes
+    at: float = 0.0  # time.monotonic() when the request arrived
 
     @property
     def stream(self) -> bool:
@@ -110,6 +115,7 @@ class FakeProviderServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._ids = itertools.count(1)
+        self._chaos: dict[str, tuple[random.Random, float, tuple[str, ...], dict[str, Any]]] = {}
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> FakeProviderServer:
@@ -118,7 +124,7 @@ class FakeProviderServer:
         class Handler(_Handler):
             fake = server
 
-        self._httpd = ThreadingHTTPServer((self.host, 0), Handler)
+        self._httpd = _QuietServer((self.host, 0), Handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False  # a "slow" handler must not hold up stop()
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-provider", daemon=True)
@@ -183,10 +189,30 @@ class FakeProviderServer:
     def fault(self, route: str, fault: str, **kw: Any) -> None:
         self.enqueue(route, Scripted(fault=fault, **kw))
 
+    def chaos(self, route: str, *, rate: float, seed: int, faults: Iterable[str], **kw: Any) -> None:
+        """With nothing scripted, answer ``rate`` of the requests to ``route`` with a seeded random fault."""
+        faults = tuple(faults)
+        unknown = set(faults) - FAULTS
+        if unknown:
+            raise ValueError(f"unknown faults {sorted(unknown)}")
+        with self._lock:
+            self._chaos[route] = (random.Random(seed), rate, faults, kw)
+
     def _next(self, route: str) -> Scripted | None:
         with self._lock:
             queue = self._queues[route]
-            return queue.popleft() if queue else None
+            if queue:
+                return queue.popleft()
+            if route in self._chaos:
+                rng, rate, faults, kw = self._chaos[route]
+                if rng.random() < rate:
+                    return Scripted(fault=rng.choice(faults), **kw)
+            return None
+
+    def count(self, route: str | None = None) -> int:
+        """How many requests the server received (for ``route``, or all)."""
+        with self._lock:
+            return sum(1 for r in self.requests if route is None or r.route == route)
 
     def pending(self, route: str) -> int:
         with self._lock:
@@ -207,6 +233,7 @@ class FakeProviderServer:
         with self._lock:
             self.requests.clear()
             self._queues.clear()
+            self._chaos.clear()
         self.expected_key = None
         self.auto = True
 
@@ -312,6 +339,15 @@ _HTTP_FAULTS: dict[str, tuple[int, dict[str, Any], dict[str, Any]]] = {
 }
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (a cut-off call) resets the connection; that is the point, not news.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeProviderServer
     protocol_version = "HTTP/1.1"
@@ -383,7 +419,7 @@ class _Handler(BaseHTTPRequestHandler):
         route = ROUTES.get(path)
         raw, body = self._read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
-        recorded = RecordedRequest(method, path, route, headers, body, raw)
+        recorded = RecordedRequest(method, path, route, headers, body, raw, time.monotonic())
         self.fake._record(recorded)
         try:
             if route is None or (route == MODELS) != (method == "GET"):
@@ -405,7 +441,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, route: str, flavour: str, s: Scripted, req: RecordedRequest) -> None:
         request_id_header = "x-request-id" if flavour == OPENAI else "request-id"
-        headers = {request_id_header: self.fake._new_id("req_")}
+        headers = {request_id_header: self.fake._new_id("req_"), **s.headers}
+        if s.fault == "drip":
+            self._drip(s, headers)
+            return
         if s.fault == "slow":
             self.fake._sleep(s.delay or 5.0)
             if self.fake._stopping.is_set():
@@ -435,6 +474,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self._anthropic_stream(s, req, headers)
             else:
                 self._send_json(200, self._anthropic_body(s, req), headers)
+
+    def _drip(self, s: Scripted, headers: dict[str, str]) -> None:
+        """Headers at once, then a byte at a time: no read ever waits long, the body never ends."""
+        self._start_sse(headers)
+        interval = s.delay or 0.2
+        ends = time.monotonic() + s.duration if s.duration is not None else None
+        while not self.fake._stopping.is_set() and (ends is None or time.monotonic() < ends):
+            self._chunk(b":")
+            self.fake._sleep(interval)
+        self._drop_connection()
 
     @staticmethod
     def _models_body(flavour: str) -> dict[str, Any]:

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
+from types import ModuleType
 from typing import Any, ClassVar
 
 import anthropic
+import httpx2
 
-from apps.providers.adapters.base import (
-    SDK_MAX_RETRIES,
-    ProviderAdapter,
-    bad_response,
-    map_sdk_exception,
-)
-from apps.providers.errors import ProviderError
+from apps.providers.adapters.base import SDK_MAX_RETRIES, SdkAdapter, bad_response
 from apps.providers.types import (
     ChatMessage,
     CompletionReply,
     CompletionRequest,
     FinishReason,
-    StreamDone,
-    StreamEvent,
     TextDelta,
     ToolCall,
     Usage,
@@ -98,18 +92,17 @@ def _usage(raw: Any, *, output_override: int | None = None) -> Usage:
     return Usage(input_tokens, output)
 
 
-class AnthropicAdapter(ProviderAdapter):
+class AnthropicAdapter(SdkAdapter):
     kind: ClassVar[str] = "anthropic"
     provider_label: ClassVar[str] = "anthropic"
+    sdk: ClassVar[ModuleType] = anthropic
+    request_id_header: ClassVar[str] = "request-id"
 
-    def _client(self, *, api_key: str, base_url: str, timeout: float) -> anthropic.Anthropic:
+    def _sdk_client(self, *, api_key: str, base_url: str, http_client: httpx2.Client) -> anthropic.Anthropic:
         # Always pass api_key explicitly: without it the SDK would look for
         # credentials in the environment and on disk.
         return anthropic.Anthropic(
-            api_key=api_key,
-            base_url=base_url or None,
-            max_retries=SDK_MAX_RETRIES,
-            timeout=timeout,
+            api_key=api_key, base_url=base_url or None, max_retries=SDK_MAX_RETRIES, http_client=http_client
         )
 
     def _request_kwargs(self, request: CompletionRequest) -> dict[str, Any]:
@@ -126,22 +119,10 @@ class AnthropicAdapter(ProviderAdapter):
             kwargs["temperature"] = request.temperature
         return kwargs
 
-    def _map_exception(self, exc: BaseException, *, mid_stream: bool = False) -> ProviderError:
-        return map_sdk_exception(
-            exc, anthropic, base_error=anthropic.AnthropicError, provider=self.provider_label, mid_stream=mid_stream
-        )
-
-    def complete(
-        self, request: CompletionRequest, *, api_key: str, base_url: str = "", timeout: float = 60.0
-    ) -> CompletionReply:
-        try:
-            with self._client(api_key=api_key, base_url=base_url, timeout=timeout) as client:
-                raw = client.messages.with_raw_response.create(**self._request_kwargs(request))
-                message = raw.parse()
-                return self._reply(message, request, raw.headers.get("request-id"))
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a ProviderError
-            # `from None`: keep SDK errors (request headers, upstream text) out of tracebacks.
-            raise self._map_exception(exc) from None
+    def _create(self, client: anthropic.Anthropic, kwargs: dict[str, Any], *, stream: bool) -> Any:
+        if stream:
+            return client.messages.create(**kwargs, stream=True)
+        return client.messages.with_raw_response.create(**kwargs)
 
     def _reply(self, message: Any, request: CompletionRequest, request_id: str | None) -> CompletionReply:
         content = getattr(message, "content", None)
@@ -167,83 +148,59 @@ class AnthropicAdapter(ProviderAdapter):
             provider_request_id=request_id or getattr(message, "id", None),
         )
 
-    def stream(
-        self, request: CompletionRequest, *, api_key: str, base_url: str = "", timeout: float = 60.0
-    ) -> Iterator[StreamEvent]:
-        provider = self.provider_label
-        client = self._client(api_key=api_key, base_url=base_url, timeout=timeout)
-        try:
-            try:
-                sdk_stream = client.messages.create(**self._request_kwargs(request), stream=True)
-            except Exception as exc:  # noqa: BLE001
-                raise self._map_exception(exc) from None
-            request_id = sdk_stream.response.headers.get("request-id")
-            text_parts: list[str] = []
-            blocks: dict[int, dict[str, Any]] = {}
-            input_usage: Any = None
-            output_tokens: int | None = None
-            stop_reason: str | None = None
-            stopped = False
-            model = request.model
-            message_id: str | None = None
-            try:
-                for event in sdk_stream:
-                    event_type = getattr(event, "type", None)
-                    if event_type == "message_start":
-                        message_id = event.message.id
-                        model = event.message.model or model
-                        input_usage = event.message.usage
-                    elif event_type == "content_block_start":
-                        block = event.content_block
-                        if block.type == "tool_use":
-                            blocks[event.index] = {"id": block.id, "name": block.name, "json": [], "input": block.input}
-                        elif block.type == "text" and block.text:
-                            text_parts.append(block.text)
-                            yield TextDelta(block.text)
-                    elif event_type == "content_block_delta":
-                        delta = event.delta
-                        if delta.type == "text_delta" and delta.text:
-                            text_parts.append(delta.text)
-                            yield TextDelta(delta.text)
-                        elif delta.type == "input_json_delta" and event.index in blocks:
-                            blocks[event.index]["json"].append(delta.partial_json)
-                    elif event_type == "message_delta":
-                        stop_reason = event.delta.stop_reason or stop_reason
-                        if event.usage is not None and event.usage.output_tokens is not None:
-                            output_tokens = event.usage.output_tokens
-                    elif event_type == "message_stop":
-                        stopped = True
-            except Exception as exc:  # noqa: BLE001
-                raise self._map_exception(exc, mid_stream=True) from None
-            finally:
-                sdk_stream.close()
-            if not stopped or stop_reason is None:
-                raise bad_response(provider, "the reply stream ended before it finished")
-            calls = tuple(
-                ToolCall.from_raw(id=block["id"], name=block["name"], raw_arguments="".join(block["json"]))
-                if block["json"]
-                else ToolCall.from_value(id=block["id"], name=block["name"], value=block["input"] or {})
-                for _, block in sorted(blocks.items())
-            )
-            yield StreamDone(
-                CompletionReply(
-                    text="".join(text_parts),
-                    tool_calls=calls,
-                    usage=_usage(input_usage, output_override=output_tokens),
-                    finish_reason="tool_calls" if calls else _STOP_REASONS.get(stop_reason, "stop"),
-                    model=model,
-                    provider_request_id=request_id or message_id,
-                )
-            )
-        finally:
-            client.close()
-
-    def validate_key(self, *, api_key: str, base_url: str = "", timeout: float = 10.0) -> None:
-        try:
-            with self._client(api_key=api_key, base_url=base_url, timeout=timeout) as client:
-                client.models.list()
-        except Exception as exc:  # noqa: BLE001
-            raise self._map_exception(exc) from None
+    def _stream_events(
+        self, sdk_stream: Any, request: CompletionRequest, request_id: str | None
+    ) -> Generator[TextDelta, None, CompletionReply]:
+        text_parts: list[str] = []
+        blocks: dict[int, dict[str, Any]] = {}
+        input_usage: Any = None
+        output_tokens: int | None = None
+        stop_reason: str | None = None
+        stopped = False
+        model = request.model
+        message_id: str | None = None
+        for event in sdk_stream:
+            event_type = getattr(event, "type", None)
+            if event_type == "message_start":
+                message_id = event.message.id
+                model = event.message.model or model
+                input_usage = event.message.usage
+            elif event_type == "content_block_start":
+                block = event.content_block
+                if block.type == "tool_use":
+                    blocks[event.index] = {"id": block.id, "name": block.name, "json": [], "input": block.input}
+                elif block.type == "text" and block.text:
+                    text_parts.append(block.text)
+                    yield TextDelta(block.text)
+            elif event_type == "content_block_delta":
+                delta = event.delta
+                if delta.type == "text_delta" and delta.text:
+                    text_parts.append(delta.text)
+                    yield TextDelta(delta.text)
+                elif delta.type == "input_json_delta" and event.index in blocks:
+                    blocks[event.index]["json"].append(delta.partial_json)
+            elif event_type == "message_delta":
+                stop_reason = event.delta.stop_reason or stop_reason
+                if event.usage is not None and event.usage.output_tokens is not None:
+                    output_tokens = event.usage.output_tokens
+            elif event_type == "message_stop":
+                stopped = True
+        if not stopped or stop_reason is None:
+            raise bad_response(self.provider_label, "the reply stream ended before it finished")
+        calls = tuple(
+            ToolCall.from_raw(id=block["id"], name=block["name"], raw_arguments="".join(block["json"]))
+            if block["json"]
+            else ToolCall.from_value(id=block["id"], name=block["name"], value=block["input"] or {})
+            for _, block in sorted(blocks.items())
+        )
+        return CompletionReply(
+            text="".join(text_parts),
+            tool_calls=calls,
+            usage=_usage(input_usage, output_override=output_tokens),
+            finish_reason="tool_calls" if calls else _STOP_REASONS.get(stop_reason, "stop"),
+            model=model,
+            provider_request_id=request_id or message_id,
+        )
 
 
 __all__ = ["AnthropicAdapter", "to_anthropic_payload"]

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
+from types import ModuleType
 from typing import Any, ClassVar
 
+import httpx2
 import openai
 
-from apps.providers.adapters.base import (
-    SDK_MAX_RETRIES,
-    ProviderAdapter,
-    bad_response,
-    map_sdk_exception,
-)
-from apps.providers.errors import ProviderError
+from apps.providers.adapters.base import SDK_MAX_RETRIES, SdkAdapter, bad_response
 from apps.providers.types import (
     ChatMessage,
     CompletionReply,
     CompletionRequest,
     FinishReason,
-    StreamDone,
-    StreamEvent,
     TextDelta,
     ToolCall,
     Usage,
@@ -92,19 +86,17 @@ def _usage(raw: Any) -> Usage:
     return Usage(int(getattr(raw, "prompt_tokens", 0) or 0), int(getattr(raw, "completion_tokens", 0) or 0))
 
 
-class OpenAIAdapter(ProviderAdapter):
+class OpenAIAdapter(SdkAdapter):
     kind: ClassVar[str] = "openai"
     provider_label: ClassVar[str] = "openai"
+    sdk: ClassVar[ModuleType] = openai
+    request_id_header: ClassVar[str] = "x-request-id"
     # OpenAI deprecated max_tokens for chat (reasoning models refuse it).
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
 
-    # -- client ---------------------------------------------------------
-    def _client(self, *, api_key: str, base_url: str, timeout: float) -> openai.OpenAI:
+    def _sdk_client(self, *, api_key: str, base_url: str, http_client: httpx2.Client) -> openai.OpenAI:
         return openai.OpenAI(
-            api_key=api_key,
-            base_url=base_url or None,
-            max_retries=SDK_MAX_RETRIES,
-            timeout=timeout,
+            api_key=api_key, base_url=base_url or None, max_retries=SDK_MAX_RETRIES, http_client=http_client
         )
 
     def _request_kwargs(self, request: CompletionRequest) -> dict[str, Any]:
@@ -119,26 +111,10 @@ class OpenAIAdapter(ProviderAdapter):
             kwargs["temperature"] = request.temperature
         return kwargs
 
-    # -- errors ---------------------------------------------------------
-    def _map_exception(self, exc: BaseException, *, mid_stream: bool = False) -> ProviderError:
-        return map_sdk_exception(
-            exc, openai, base_error=openai.OpenAIError, provider=self.provider_label, mid_stream=mid_stream
-        )
-
-    # -- calls ----------------------------------------------------------
-    def complete(
-        self, request: CompletionRequest, *, api_key: str, base_url: str = "", timeout: float = 60.0
-    ) -> CompletionReply:
-        try:
-            with self._client(api_key=api_key, base_url=base_url, timeout=timeout) as client:
-                raw = client.chat.completions.with_raw_response.create(**self._request_kwargs(request))
-                completion = raw.parse()
-                request_id = raw.headers.get("x-request-id")
-                return self._reply(completion, request, request_id)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a ProviderError
-            # `from None`: SDK errors hold the request (with its key-bearing headers)
-            # and upstream text; keep them out of tracebacks and logs.
-            raise self._map_exception(exc) from None
+    def _create(self, client: openai.OpenAI, kwargs: dict[str, Any], *, stream: bool) -> Any:
+        if stream:
+            return client.chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True})
+        return client.chat.completions.with_raw_response.create(**kwargs)
 
     def _reply(self, completion: Any, request: CompletionRequest, request_id: str | None) -> CompletionReply:
         provider = self.provider_label
@@ -163,76 +139,50 @@ class OpenAIAdapter(ProviderAdapter):
             provider_request_id=request_id or completion.id or None,
         )
 
-    def stream(
-        self, request: CompletionRequest, *, api_key: str, base_url: str = "", timeout: float = 60.0
-    ) -> Iterator[StreamEvent]:
-        provider = self.provider_label
-        client = self._client(api_key=api_key, base_url=base_url, timeout=timeout)
-        try:
-            try:
-                sdk_stream = client.chat.completions.create(
-                    **self._request_kwargs(request), stream=True, stream_options={"include_usage": True}
-                )
-            except Exception as exc:  # noqa: BLE001
-                raise self._map_exception(exc) from None
-            request_id = sdk_stream.response.headers.get("x-request-id")
-            text_parts: list[str] = []
-            slots: dict[int, dict[str, Any]] = {}
-            finish: str | None = None
-            usage = Usage(0, 0)
-            model = request.model
-            response_id: str | None = None
-            try:
-                for chunk in sdk_stream:
-                    response_id = response_id or getattr(chunk, "id", None)
-                    model = getattr(chunk, "model", None) or model
-                    if getattr(chunk, "usage", None) is not None:
-                        usage = _usage(chunk.usage)
-                    for choice in chunk.choices or []:
-                        if choice.index not in (0, None):
-                            continue
-                        delta = choice.delta
-                        if delta is not None and delta.content:
-                            text_parts.append(delta.content)
-                            yield TextDelta(delta.content)
-                        for call in (delta.tool_calls or []) if delta is not None else []:
-                            index = call.index if call.index is not None else len(slots)
-                            slot = slots.setdefault(index, {"id": "", "name": "", "arguments": []})
-                            if call.id:
-                                slot["id"] = call.id
-                            if call.function is not None:
-                                if call.function.name and not slot["name"]:
-                                    slot["name"] = call.function.name
-                                if call.function.arguments:
-                                    slot["arguments"].append(call.function.arguments)
-                        if choice.finish_reason:
-                            finish = choice.finish_reason
-            except Exception as exc:  # noqa: BLE001
-                raise self._map_exception(exc, mid_stream=True) from None
-            finally:
-                sdk_stream.close()
-            if finish is None:
-                raise bad_response(provider, "the reply stream ended before it finished")
-            calls = tuple(
-                ToolCall.from_raw(id=slot["id"], name=slot["name"], raw_arguments="".join(slot["arguments"]))
-                for _, slot in sorted(slots.items())
-            )
-            yield StreamDone(
-                CompletionReply(
-                    text="".join(text_parts),
-                    tool_calls=calls,
-                    usage=usage,
-                    finish_reason=_finish_reason(finish, bool(calls)),
-                    model=model,
-                    provider_request_id=request_id or response_id,
-                )
-            )
-        finally:
-            client.close()
-
-    def validate_key(self, *, api_key: str, base_url: str = "", timeout: float = 10.0) -> None:
-        try:
-            with self._client(api_key=api_key, base_url=base_url, timeout=timeout) as client:
-                client.models.list()
-        except Exception as exc:  # noqa: BLE001
-            raise self._map_exception(exc) from None
+    def _stream_events(
+        self, sdk_stream: Any, request: CompletionRequest, request_id: str | None
+    ) -> Generator[TextDelta, None, CompletionReply]:
+        text_parts: list[str] = []
+        slots: dict[int, dict[str, Any]] = {}
+        finish: str | None = None
+        usage = Usage(0, 0)
+        model = request.model
+        response_id: str | None = None
+        for chunk in sdk_stream:
+            response_id = response_id or getattr(chunk, "id", None)
+            model = getattr(chunk, "model", None) or model
+            if getattr(chunk, "usage", None) is not None:
+                usage = _usage(chunk.usage)
+            for choice in chunk.choices or []:
+                if choice.index not in (0, None):
+                    continue
+                delta = choice.delta
+                if delta is not None and delta.content:
+                    text_parts.append(delta.content)
+                    yield TextDelta(delta.content)
+                for call in (delta.tool_calls or []) if delta is not None else []:
+                    index = call.index if call.index is not None else len(slots)
+                    slot = slots.setdefault(index, {"id": "", "name": "", "arguments": []})
+                    if call.id:
+                        slot["id"] = call.id
+                    if call.function is not None:
+                        if call.function.name and not slot["name"]:
+                            slot["name"] = call.function.name
+                        if call.function.arguments:
+                            slot["arguments"].append(call.function.arguments)
+                if choice.finish_reason:
+                    finish = choice.finish_reason
+        if finish is None:
+            raise bad_response(self.provider_label, "the reply stream ended before it finished")
+        calls = tuple(
+            ToolCall.from_raw(id=slot["id"], name=slot["name"], raw_arguments="".join(slot["arguments"]))
+            for _, slot in sorted(slots.items())
+        )
+        return CompletionReply(
+            text="".join(text_parts),
+            tool_calls=calls,
+            usage=usage,
+            finish_reason=_finish_reason(finish, bool(calls)),
+            model=model,
+            provider_request_id=request_id or response_id,
+        )

@@ -7,7 +7,6 @@ from typing import ClassVar
 
 import openai
 
-from apps.providers.adapters.base import SDK_MAX_RETRIES
 from apps.providers.adapters.openai import OpenAIAdapter
 from apps.providers.errors import ProviderError
 from apps.providers.types import CompletionRequest, StreamEvent
@@ -29,12 +28,7 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
             raise ProviderError(
                 "bad_request", provider=self.provider_label, detail="a base URL is required for this provider"
             )
-        return openai.OpenAI(
-            api_key=api_key or PLACEHOLDER_API_KEY,
-            base_url=base_url,
-            max_retries=SDK_MAX_RETRIES,
-            timeout=timeout,
-        )
+        return super()._client(api_key=api_key or PLACEHOLDER_API_KEY, base_url=base_url, timeout=timeout)
 
     def stream(
         self, request: CompletionRequest, *, api_key: str, base_url: str = "", timeout: float = 60.0
