@@ -40,7 +40,7 @@ cache_lookups = Counter("todoassist_cache_lookups", "Cache lookups, by cache and
 limit_hits = Counter("todoassist_rate_limit_hits", "Requests refused by a rate limit, by limit name.", ["limit"])
 breaker_state = Gauge(
     "todoassist_breaker_state", "Circuit breaker state per provider (0 closed, 1 half-open, 2 open), as last seen.",
-    ["provider"], multiprocess_mode="max",
+    ["provider"], multiprocess_mode="mostrecent",
 )  # fmt: skip
 celery_tasks = Counter("todoassist_celery_tasks", "Celery task outcomes, by task name.", ["task", "outcome"])
 

@@ -9,9 +9,10 @@ line carrying the request's X-Request-ID), so "both web processes" is checked, n
 
 Cross-process promises covered here (one test each; add the next one beside them):
 - token revocation: a token revoked through the ORM is refused by both web processes at once;
+- the circuit breaker: opened by failures seen in one process, honoured by both (state in Redis);
 - /metrics: counts merged across both web processes (Prometheus multi-process mode).
-Not yet on main when this was written, to add as their features land: rate limit across both
-processes (#13), breaker opened in one and honoured by the other, cache invalidation across them (#14).
+Not yet on main when this was written, to add as their features land: a rate limit that holds
+across both processes (#13), a task write in one seen by a cached read in the other (#14).
 """
 
 from __future__ import annotations
@@ -191,6 +192,10 @@ def stack(tmp_path_factory, fake_provider_for_stack):
         DJANGO_SECRET_KEY="stack-test-secret-" + uuid.uuid4().hex,
         KEY_ENCRYPTION_KEYS="stack1:" + "c3RhY2stdGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGVzISE=",
         LOG_FORMAT="json",
+        # The breaker test: two failures in a row open a provider's breaker for two minutes.
+        PROVIDER_BREAKER_FAILURE_THRESHOLD="2",
+        PROVIDER_BREAKER_COOLDOWN_SECONDS="120",
+        PROVIDER_MAX_RETRIES="0",
         STACK_FAKE_PROVIDER_URL=fake_provider_for_stack.url,
         BIN=str(Path(sys.executable).parent),
     )
@@ -388,3 +393,32 @@ def test_a_chunked_body_over_the_limit_is_a_413_on_mcp_and_the_streaming_chat(st
         "POST", path, token=stack.token, content=chunks(), headers={"Content-Type": "application/json", **extra}
     )
     assert response.status_code == 413, response.text[:300]
+
+
+def test_a_breaker_opened_by_failures_is_honoured_by_both_web_processes(stack, fake_provider_for_stack):
+    from apps.core.metrics import FAMILIES  # noqa: F401  (the breaker family is part of the contract)
+    from prometheus_client.parser import text_string_to_metric_families
+
+    created = stack.request("POST", "/api/v1/keys/", token=stack.token, json={"provider": "anthropic", "key": "sk-ant-stack-key-04"})
+    assert created.status_code == 201, created.text
+    assert stack.request("PUT", "/api/v1/preferences/", token=stack.token, json={"provider": "anthropic"}).status_code == 200
+    try:
+        for _ in range(2):  # PROVIDER_BREAKER_FAILURE_THRESHOLD failures in a row
+            fake_provider_for_stack.fault("anthropic", "server_error")
+            turn = stack.request("POST", "/api/v1/chat/", token=stack.token, json={"message": "hello"})
+            assert turn.status_code == 200 and turn.json()["provider"] != "anthropic", turn.text
+            assert turn.json()["fallback_used"], turn.text
+        calls_when_open = len(fake_provider_for_stack.requests_to("anthropic"))
+        assert calls_when_open == 2
+
+        # Every turn now skips anthropic without calling it, whichever web process serves it.
+        turns = _spread(stack, lambda: stack.request("POST", "/api/v1/chat/", token=stack.token, json={"message": "again"}))
+        assert all(r.status_code == 200 and r.json()["provider"] != "anthropic" for _, r in turns), [r.text for _, r in turns]
+        assert len({pid for pid, _ in turns if pid}) == 2, stack.tail()
+        assert len(fake_provider_for_stack.requests_to("anthropic")) == calls_when_open
+
+        text = stack.request("GET", "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
+        breaker = [s for f in text_string_to_metric_families(text) if f.name == "todoassist_breaker_state" for s in f.samples]
+        assert any(s.labels.get("provider") == "anthropic" and s.value == 2 for s in breaker), breaker
+    finally:
+        stack.request("PUT", "/api/v1/preferences/", token=stack.token, json={"provider": "openai"})
