@@ -60,7 +60,7 @@ class RequestLogMiddleware:
             route,
             response.status_code,
             extra={"route": route, "method": request.method, "status": response.status_code,
-                   "duration_ms": round(elapsed * 1000, 1)},
+                   "duration_ms": round(elapsed * 1000, 1), "request_id": getattr(request, "request_id", None)},
         )  # fmt: skip
         return response
 
