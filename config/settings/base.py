@@ -119,6 +119,16 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT_SECONDS", default=5)
     )
+    # A connection pool per process (psycopg_pool; 0 = off, a connection per request). With it a
+    # process never holds more than this many connections: under load, requests wait (at most
+    # DATABASE_POOL_TIMEOUT_SECONDS) instead of failing with "too many clients" at the server.
+    # Size it so processes x pool size stays under PostgreSQL's max_connections.
+    if DATABASE_POOL_MAX_SIZE := env.int("DATABASE_POOL_MAX_SIZE", default=0):
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": env.float("DATABASE_POOL_TIMEOUT_SECONDS", default=10.0),
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache (also rate limits and breaker state later): Redis when REDIS_URL is set, else local memory.
