@@ -121,7 +121,7 @@ class ProviderConfigAdmin(WrappingListMixin, admin.ModelAdmin):
         for provider in queryset:
             provider_config_delete(actor=request.user, provider=provider, source="admin")
 
-    @admin.display(description="health (breaker · success rate · p50)")
+    @admin.display(description="health")
     def health(self, obj: ProviderConfig) -> str:
         from apps.providers.health import health_label, provider_health
 

@@ -19,7 +19,7 @@ def test_offline_turns_are_counted_on_the_usage_page(page):
     for text in ("add buy oat milk", "what is due this week?"):
         page.get_by_label("Message").fill(text)
         page.get_by_role("button", name="Send").click()
-        expect(page.locator("#chat-status")).to_have_text("Answer received.")
+        expect(page.locator("#chat-status")).to_have_text("Answer received.", timeout=15_000)
         expect(page.get_by_role("button", name="Send")).to_be_enabled()
 
     page.get_by_role("link", name="Usage").click()
