@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test migrate demo admin check-python clean
+.PHONY: install run stack test migrate demo admin check-python clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
@@ -48,6 +48,11 @@ run: demo
 	$(BIN)/celery -A config worker -B --loglevel=WARNING --concurrency=1 -s .local/celerybeat-schedule & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT)
+
+# The production shape without Docker: 2 web processes on one port, a Celery worker and Celery beat
+# (honcho runs the Procfile) against the PostgreSQL, Redis and RabbitMQ named in .env.stack.
+stack: install
+	BIN=$(BIN) bin/stack
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,8 +1,13 @@
 from django.contrib import admin
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from apps.core import views as core_views
+
+# Swagger UI and ReDoc set inline styles as they render: only these two pages allow them (scripts stay 'self').
+DOCS_STYLES = csp_update({"style-src": [UNSAFE_INLINE]})
 
 api_v1 = [
     path("", include("apps.todos.urls")),
@@ -17,6 +22,7 @@ urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("metrics", core_views.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("", include("apps.web.urls")),
     path("", include("apps.oauth.urls")),
@@ -25,10 +31,14 @@ urlpatterns = [
     # Both docs pages load only our own static files (drf-spectacular-sidecar) and no inline script.
     path(
         "api/docs/",
-        SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="api/swagger_ui.html"),
+        DOCS_STYLES(SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="api/swagger_ui.html")),
         name="api-docs",
     ),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"), name="api-redoc"),
+    path(
+        "api/redoc/",
+        DOCS_STYLES(SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html")),
+        name="api-redoc",
+    ),
 ]
 
 handler400 = "apps.core.views.bad_request"

@@ -26,6 +26,7 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
 
+from apps.core import metrics
 from apps.core.outage import cache_outage
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class GenerationCache:
     """A bounded dict in process memory whose entries are valid for one shared generation and a TTL."""
 
     def __init__(self, name: str, *, ttl_setting: str, max_entries: int = 1024) -> None:
+        self.name = name
         self.key = f"localcache:{name}:generation"
         self.ttl_setting = ttl_setting  # read on every use, so it can change in tests and at run time
         self.max_entries = max_entries
@@ -66,7 +68,9 @@ class GenerationCache:
             return MISS
         entry = self._entries.get(key)
         if entry is None or entry[0] != generation or entry[1] < time.monotonic():
+            metrics.count_safely(metrics.cache_lookups, self.name, "miss")
             return MISS
+        metrics.count_safely(metrics.cache_lookups, self.name, "hit")
         return entry[2]
 
     def put(self, key: str, value: Any, generation: str | None) -> None:

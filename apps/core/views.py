@@ -12,6 +12,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from apps.core.exception_handler import REQUEST_TOO_LARGE, json_error_response
@@ -141,3 +142,21 @@ def permission_denied(request: HttpRequest, exception=None):
     if _is_api(request):
         return json_error_response("permission_denied", "Permission denied.", 403)
     return render(request, "403.html", status=403)
+
+
+@csrf_exempt
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics: a bearer token equal to METRICS_TOKEN, or a staff session; else 403."""
+    import hmac
+
+    from apps.core import metrics
+
+    token = settings.METRICS_TOKEN
+    header = request.headers.get("Authorization", "")
+    allowed = bool(token) and header.startswith("Bearer ") and hmac.compare_digest(header[7:].encode(), token.encode())
+    user = getattr(request, "user", None)
+    if not allowed and not (user is not None and user.is_authenticated and user.is_staff):
+        return HttpResponse("Metrics need METRICS_TOKEN or a staff session.\n", status=403, content_type="text/plain")
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return HttpResponse(metrics.render(), content_type=CONTENT_TYPE_LATEST)

@@ -36,6 +36,7 @@ from pydantic import ValidationError
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
+from apps.core.observability import observe_tool_call
 from apps.core.errors import ApplicationError, PermissionDenied
 from apps.core.cache import digest
 from apps.core.fields import NO_NUL_PATTERN
@@ -168,6 +169,7 @@ def _audit(call: ToolCall, outcome: str, error_code: str = "", *, action: str = 
         metadata["error_code"] = error_code
     if call.principal.credential:
         metadata["token_prefix"] = call.principal.credential
+    observe_tool_call(call.tool[:64], outcome, {k: v for k, v in metadata.items() if k != "token_prefix"})
     try:
         audit_record(
             actor=call.principal.user,

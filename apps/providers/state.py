@@ -210,8 +210,24 @@ def _redis_errors() -> tuple[type[Exception], ...]:
 _script = None
 
 
+_STATE_GAUGE = {CLOSED: 0, "allow": 0, HALF_OPEN: 1, "probe": 1, OPEN: 2, "deny": 2}
+
+
 def breaker_op(provider: str, op: str) -> BreakerResult:
     """Run one breaker operation (allow, success, failure, release, reset, peek) atomically."""
+    result = _breaker_op(provider, op)
+    value = _STATE_GAUGE.get(result.decision)
+    if value is not None:  # the state this process last saw, for /metrics (apps.core.metrics)
+        from apps.core import metrics
+
+        try:
+            metrics.breaker_state.labels(provider).set(value)
+        except Exception:  # pragma: no cover - metrics never break the gateway
+            pass
+    return result
+
+
+def _breaker_op(provider: str, op: str) -> BreakerResult:
     threshold = settings.PROVIDER_BREAKER_FAILURE_THRESHOLD
     cooldown = float(settings.PROVIDER_BREAKER_COOLDOWN_SECONDS)
     probe_timeout = float(settings.PROVIDER_BREAKER_PROBE_TIMEOUT_SECONDS)

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files, pinned (no CDN)
     "django_celery_beat",
+    "csp",
     "apps.core",
     "apps.audit",
     "apps.providers",
@@ -49,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.request_context.RequestContextMiddleware",
+    "apps.core.observability.RequestLogMiddleware",
     "apps.core.middleware.ApiJsonErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -57,7 +59,29 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.limits.middleware.RateLimitHeadersMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
+
+# Content-Security-Policy (django-csp) on every response: scripts and styles from this server only,
+# no inline script anywhere; the Swagger UI and ReDoc pages alone add inline styles (config/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -100,6 +124,16 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT_SECONDS", default=5)
     )
+    # A connection pool per process (psycopg_pool; 0 = off, a connection per request). With it a
+    # process never holds more than this many connections: under load, requests wait (at most
+    # DATABASE_POOL_TIMEOUT_SECONDS) instead of failing with "too many clients" at the server.
+    # Size it so processes x pool size stays under PostgreSQL's max_connections.
+    if DATABASE_POOL_MAX_SIZE := env.int("DATABASE_POOL_MAX_SIZE", default=0):
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": env.float("DATABASE_POOL_TIMEOUT_SECONDS", default=10.0),
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache (also rate limits and breaker state later): Redis when REDIS_URL is set, else local memory.
@@ -108,6 +142,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # window, not one per cache call (apps.core.redis_failfast). Outages are logged once per
 # OUTAGE_LOG_INTERVAL_SECONDS per process.
 REDIS_URL = env.str("REDIS_URL", default="")
+# Every key this app writes to Redis starts with this (processes sharing state must agree on it).
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="todoassist")
 REDIS_SOCKET_CONNECT_TIMEOUT_SECONDS = env.float("REDIS_SOCKET_CONNECT_TIMEOUT_SECONDS", default=1.0)
 REDIS_SOCKET_TIMEOUT_SECONDS = env.float("REDIS_SOCKET_TIMEOUT_SECONDS", default=1.0)
 REDIS_RETRY_AFTER_SECONDS = env.float("REDIS_RETRY_AFTER_SECONDS", default=5.0)
@@ -127,7 +163,7 @@ def redis_cache(url: str) -> dict:
                 "connection_class": FailFastSSLConnection if url.startswith("rediss:") else FailFastConnection,
             },
         },
-        "KEY_PREFIX": "todoassist",
+        "KEY_PREFIX": CACHE_KEY_PREFIX,
     }
 
 
@@ -208,6 +244,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The queue tasks go to and the worker reads (web processes and workers must agree on it).
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 # A broker that is down or black-holed (accepts, never answers) must fail an enqueue in a few
 # seconds, never hang the request that queues the task: the connection (TCP and, for AMQP, the
 # handshake) is bounded by BROKER_CONNECT_TIMEOUT_SECONDS, each Redis-broker command by
@@ -416,10 +454,32 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
 }
 
+# Logs: LOG_FORMAT=json (make stack, the image) writes one JSON object per line (python-json-logger)
+# with the request id of the request or task that logged it; "plain" is for a terminal.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "apps.core.observability.RequestIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # One line per request (apps.core.observability); uvicorn's access log is off in the Procfile.
+    "loggers": {"apps.request": {"level": env.str("REQUEST_LOG_LEVEL", default="INFO")}},
 }
+# /metrics (Prometheus): a bearer token equal to this, or a staff session. Empty: staff only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # the worker logs through LOGGING (JSON lines with the request id)

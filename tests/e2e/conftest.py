@@ -91,8 +91,21 @@ def page(browser, live_url):
     context = browser.new_context(base_url=live_url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     tab = context.new_page()
+    # Every page runs under the Content-Security-Policy: an inline script, inline style or eval it
+    # refuses is a test failure (a refused load from another origin is the policy working; the API
+    # docs tests check those separately). csp_refusals keeps every refusal for tests that look.
+    refused: list[str] = []
+    tab.on(
+        "console",
+        lambda message: refused.append(message.text)
+        if message.type == "error" and "Content Security Policy" in message.text
+        else None,
+    )
+    tab.csp_refusals = refused
     yield tab
     context.close()
+    inline = [text for text in refused if text.startswith(("Executing inline", "Applying inline", "Evaluating a string"))]
+    assert inline == [], f"the page broke the Content-Security-Policy: {inline}"
 
 
 def screenshot(page, name: str) -> Path:

@@ -95,3 +95,11 @@ def test_a_message_sent_while_the_conversation_is_still_answering_is_refused_and
     expect(page.get_by_role("button", name="Send")).to_be_enabled()
     assert Message.objects.filter(conversation=conversation, role="user").count() == 1
     screenshot(page, "chat-turn-in-progress")
+
+
+def test_an_inline_script_is_refused_by_the_pages_csp(page, live_url):
+    page.goto("/accounts/login/")
+    page.evaluate("() => { const s = document.createElement('script'); s.textContent = 'window.__inline = 1'; document.head.append(s); }")
+    assert page.evaluate("() => window.__inline") is None
+    assert any("inline script" in text for text in page.csp_refusals)
+    page.csp_refusals.clear()  # expected here; the fixture fails a page on any other
