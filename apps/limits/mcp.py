@@ -20,11 +20,17 @@ def _user_for(authorization: str | None):
     if not authorization or not authorization[:7].lower() == "bearer ":
         return None
     from apps.keys.selectors import access_token_authenticate_cached
+    from apps.oauth.selectors import oauth_token_authenticate
+    from apps.oauth.tokens import ACCESS_PREFIX as OAUTH_PREFIX
 
     plaintext = authorization[7:].strip()
     if not plaintext or len(plaintext) > 200:
         return None
-    token = access_token_authenticate_cached(plaintext=plaintext)
+    # Personal tokens and OAuth tokens alike: the limit is the user's, whatever client they connect.
+    if plaintext.startswith(OAUTH_PREFIX):
+        token = oauth_token_authenticate(plaintext=plaintext)
+    else:
+        token = access_token_authenticate_cached(plaintext=plaintext)
     return token.user if token is not None else None
 
 

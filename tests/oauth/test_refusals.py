@@ -246,3 +246,16 @@ def test_neither_the_registration_token_nor_an_oauth_token_opens_other_doors(oau
     # The REST API is another audience: OAuth tokens are for /mcp only.
     api = httpx2.get(f"{oauth_server}/api/v1/tasks/", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert api.status_code == 401
+
+
+def test_an_oauth_token_is_under_the_users_mcp_tools_call_limit(oauth_server, alice):
+    """The per-user tools/call limit (#13) holds whichever kind of token the client signed in with."""
+    from apps.limits.models import UserPolicy
+
+    UserPolicy.objects.update_or_create(user=None, defaults={"mcp_calls_per_minute": 2})
+    tokens = issue_tokens(oauth_server)
+    statuses = [
+        mcp_post(oauth_server, tokens["access_token"], "tools/call", {"name": "add_task", "arguments": {"title": f"t{i}"}}).status_code
+        for i in range(3)
+    ]
+    assert statuses == [200, 200, 429]
