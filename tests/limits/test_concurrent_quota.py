@@ -25,11 +25,12 @@ from tests.services import require_postgres
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# The issue asks for 10,000; since the todo tools grew (main, #18), one call's byte bound (messages and
-# tool schemas) plus max_tokens is above 10,000, so no call could be reserved at all: 30,000 keeps the
-# same shape (a handful of calls fit, most of 50 are refused).
-QUOTA = 30_000
-PER_CALL = (4_500, 1_500)  # 6,000 tokens a call: at most 5 fit
+# The issue's 10,000. A call's reservation is its UTF-8 byte count (system prompt, tool schemas, the
+# message) plus max_tokens; with all 17 todo tools offered that alone is above 10,000, so the operator
+# here offers the chat two tools (the registry's switch), as a small deployment might.
+QUOTA = 10_000
+PER_CALL = (1_500, 500)  # 2,000 tokens a call: at most 5 fit
+OFFERED_TOOLS = ("add_task", "list_tasks")
 
 
 @pytest.fixture
@@ -49,6 +50,12 @@ def shared_limiter(settings):
 def test_50_concurrent_turns_never_overshoot_the_monthly_quota(shared_limiter, fake_provider, settings):
     require_postgres()
     settings.CHAT_MAX_OUTPUT_TOKENS = 500
+    from apps.mcp_tools.models import ToolRegistration
+
+    ToolRegistration.objects.exclude(name__in=OFFERED_TOOLS).update(enabled=False)
+    from apps.core.localcache import clear_all_local
+
+    clear_all_local()  # update() bypasses the registry copy's invalidation signals
     user = make_user("quota-racer")
     ProviderConfig.objects.filter(name="openai").update(base_url=fake_provider.openai_base_url)
     provider_key_create(user=user, provider_name="openai", key="sk-openai-quota-race-01")
@@ -74,5 +81,5 @@ def test_50_concurrent_turns_never_overshoot_the_monthly_quota(shared_limiter, f
     assert len(answered) == used // sum(PER_CALL) and refused
     for answer in refused:
         assert answer.provider == "offline" and answer.fallback_used
-        assert "your monthly token quota for OpenAI (30,000 tokens) is used up" in " ".join(answer.warnings)
+        assert "your monthly token quota for OpenAI (10,000 tokens) is used up" in " ".join(answer.warnings)
     assert UsageRecord.objects.filter(user=user, provider="openai", outcome="refused").count() == len(refused)
