@@ -1,4 +1,4 @@
-"""Resources, prompts, completions, progress and client logging with the real mcp.Client (in-process and HTTP)."""
+"""Resources, prompts, completions, progress and client logging with the real mcp.Client (in-process, HTTP, stdio)."""
 
 from __future__ import annotations
 
@@ -98,6 +98,20 @@ def test_resources_prompts_and_completions_over_http(live_server_url, mode):
 
     async def go():
         async with http_session(live_server_url, token, mode=mode) as client:
+            return await _exercise(client, tasks)
+
+    _check(run(go()), tasks)
+
+
+def test_resources_prompts_and_completions_over_stdio(tmp_path):
+    from tests.mcp_tools.test_stdio import _database_url_for_a_subprocess, _stdio
+
+    alice, bob = make_user("alice"), make_user("bob")
+    tasks = _tasks(alice, bob)
+    database_url = _database_url_for_a_subprocess(tmp_path)
+
+    async def go():
+        async with Client(_stdio("alice", database_url), mode="legacy", cache=None) as client:
             return await _exercise(client, tasks)
 
     _check(run(go()), tasks)
