@@ -262,19 +262,40 @@ class AuditReportListApi(APIView):
         return Response(AuditReportSerializer(audit_report_list()[:100], many=True).data)
 
 
-class AuditReportDownloadApi(APIView):
-    @extend_schema(
-        operation_id="audit_reports_download",
-        responses={(200, "text/csv"): OpenApiResponse(response=OpenApiTypes.STR),
-                   (200, "text/html"): OpenApiResponse(response=OpenApiTypes.STR), **error_responses(400, 404)},  # fmt: skip
-        summary="One report's CSV or HTML (staff)",
-    )
-    def get(self, request, report_id: int, kind: str):
+class _AuditReportDownloadApi(APIView):
+    kind = "csv"
+
+    def get(self, request, report_id: int):
         _require_staff(request)
         report = audit_report_list().filter(pk=report_id).first()
         if report is None:
             raise NotFound("Report not found.", code="report_not_found", extra={"report_id": report_id})
+        kind = self.kind
         content_type = "text/csv; charset=utf-8" if kind == "csv" else "text/html; charset=utf-8"
         response = HttpResponse(report.csv if kind == "csv" else report.html, content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="report-{report.period}-{report.period_start:%Y-%m-%d}.{kind}"'
         return response
+
+
+class AuditReportCsvApi(_AuditReportDownloadApi):
+    kind = "csv"
+
+    @extend_schema(
+        operation_id="audit_reports_csv",
+        responses={(200, "text/csv"): OpenApiResponse(response=OpenApiTypes.STR), **error_responses(400, 404)},
+        summary="One report's CSV (staff)",
+    )
+    def get(self, request, report_id: int):
+        return super().get(request, report_id)
+
+
+class AuditReportHtmlApi(_AuditReportDownloadApi):
+    kind = "html"
+
+    @extend_schema(
+        operation_id="audit_reports_html",
+        responses={(200, "text/html"): OpenApiResponse(response=OpenApiTypes.STR), **error_responses(400, 404)},
+        summary="One report's HTML summary (staff)",
+    )
+    def get(self, request, report_id: int):
+        return super().get(request, report_id)

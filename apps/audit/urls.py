@@ -7,6 +7,6 @@ urlpatterns = [
     path("audit/", apis.AuditEventListApi.as_view(), name="audit-list"),
     path("audit/export/", apis.AuditEventExportApi.as_view(), name="audit-export"),
     path("audit/reports/", apis.AuditReportListApi.as_view(), name="audit-reports"),
-    path("audit/reports/<int:report_id>/csv/", apis.AuditReportDownloadApi.as_view(), {"kind": "csv"}, name="audit-report-csv"),
-    path("audit/reports/<int:report_id>/html/", apis.AuditReportDownloadApi.as_view(), {"kind": "html"}, name="audit-report-html"),
+    path("audit/reports/<int:report_id>/csv/", apis.AuditReportCsvApi.as_view(), name="audit-report-csv"),
+    path("audit/reports/<int:report_id>/html/", apis.AuditReportHtmlApi.as_view(), name="audit-report-html"),
 ]

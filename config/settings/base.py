@@ -361,7 +361,9 @@ KEY_CREATE_RATE_LIMIT = env.str("KEY_CREATE_RATE_LIMIT", default="20/m")
 RATELIMIT_VIEW = "apps.limits.views.ratelimited"
 RATELIMIT_FAIL_OPEN = True
 # django-ratelimit refuses the local-memory cache (E003): on the embedded default (one process) it is fine.
-SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+# oauth2_provider.W008 warns that http redirect URIs are allowed: on purpose, for native MCP clients'
+# loopback callbacks (RFC 8252); apps.oauth.redirects refuses http to any other host.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001", "oauth2_provider.W008"]
 
 # Audit trail (apps/audit). Prompts and answers are stored in chat.turn events only with full logging.
 AUDIT_FULL_LOGGING = env.bool("AUDIT_FULL_LOGGING", default=False)
