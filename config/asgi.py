@@ -13,7 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.development")
 
@@ -130,9 +130,14 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-django_application = get_asgi_application()
+django.setup(set_prefix=False)
 
-from django.conf import settings  # noqa: E402  (set up by get_asgi_application)
+from django.conf import settings  # noqa: E402  (needs Django set up)
+
+from apps.core.asgi_lanes import LaneASGIHandler  # noqa: E402
+
+# Django's handler, with request threads (and their database connections) kept between requests.
+django_application = LaneASGIHandler(settings.REQUEST_THREADS)
 
 if settings.PYTHON_SWITCH_INTERVAL_SECONDS > 0:
     # The event loop and the worker threads (Django's sync views, MCP database calls) share the GIL.
@@ -152,6 +157,7 @@ async def _provider_clients():
         yield
     finally:
         close_shared_clients()  # the shared provider HTTP clients (connection pools)
+        django_application.close_lanes()  # the request threads' database connections
 
 
 application.on_lifespan(_provider_clients)

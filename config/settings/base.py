@@ -113,6 +113,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # writer, IMMEDIATE transactions take the write lock up front instead of failing with
     # "database is locked" mid-transaction. synchronous=NORMAL is durable across app crashes;
     # only a power cut can lose the last commits (production uses PostgreSQL).
+    # apps.core.sqlite: Django's backend, with a process's writers queued on a lock (see there).
+    DATABASES["default"]["ENGINE"] = "apps.core.sqlite"
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
@@ -134,6 +136,16 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "max_size": DATABASE_POOL_MAX_SIZE,
             "timeout": env.float("DATABASE_POOL_TIMEOUT_SECONDS", default=10.0),
         }
+# Connections are kept between requests (health-checked when a request first uses one): a
+# request no longer pays a connect (PostgreSQL) or a file open plus WAL checkpoint (SQLite).
+# Under ASGI, Django's sync code runs on REQUEST_THREADS long-lived threads per process
+# (apps.core.asgi_lanes), so a web process keeps at most that many connections for requests;
+# requests beyond that get a thread of their own whose connections close with the request.
+# With the pool on, Django manages reuse itself (persistent connections are not allowed then).
+REQUEST_THREADS = env.int("REQUEST_THREADS", default=16)
+if not DATABASES["default"].get("OPTIONS", {}).get("pool"):
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE_SECONDS", default=600)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache (also rate limits and breaker state later): Redis when REDIS_URL is set, else local memory.

@@ -1,0 +1,87 @@
+"""Django's ASGI handler with each request's sync code on one of a few long-lived threads ("lanes").
+
+Django's own handler gives every request a new thread for its sync code (views, middleware,
+the ORM), and with it a new database connection: on the embedded SQLite default, opening
+the file and closing it again (the close of the last connection checkpoints the WAL) cost
+more than the chat turn's own work; on PostgreSQL, a TCP connect and an authentication per
+request. A lane is a single-thread executor that outlives the request, so the thread and its
+connection (``CONN_MAX_AGE``) are reused, as under a threaded WSGI server.
+
+The middleware chain and the view run in Django's sync mode, as under WSGI: one hop from the
+event loop to the lane for the whole chain. (In async mode, the chain hopped lane -> loop -> lane
+in the middle wherever a sync-only middleware met an async-capable one, twice per request.)
+
+Semantics are Django's: one request's sync code runs on one thread, and a lane serves one
+request at a time (it is taken for the whole of ``handle``, streamed body included). When
+every lane is busy, a request gets a thread of its own as in Django, and that thread's
+connections are closed at the end of the request, so nothing outlives it.
+
+Uses asgiref's public ``ThreadSensitiveContext(executor=...)`` (asgiref >= 3.10).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.core.handlers import base
+from django.core.handlers.asgi import ASGIHandler
+from django.http import FileResponse
+from django.db import connections
+
+
+def _close_connections() -> None:
+    for connection in connections.all(initialized_only=True):
+        connection.close()
+
+
+class LaneASGIHandler(ASGIHandler):
+    def __init__(self, lanes: int) -> None:
+        base.BaseHandler.__init__(self)
+        self.load_middleware(is_async=False)  # the whole chain runs on the lane (see above)
+        self.max_lanes = max(0, lanes)
+        self._idle: list[ThreadPoolExecutor] = []  # only touched on the event loop's thread
+        self._created = 0
+
+    def _take_lane(self) -> ThreadPoolExecutor | None:
+        if self._idle:
+            return self._idle.pop()
+        if self._created < self.max_lanes:
+            self._created += 1
+            return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"django-lane-{self._created}")
+        return None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        lane = self._take_lane()
+        if lane is None:
+            async with ThreadSensitiveContext():
+                try:
+                    await self.handle(scope, receive, send)
+                finally:
+                    # The thread goes away with the request: so do its connections.
+                    await sync_to_async(_close_connections, thread_sensitive=True)()
+            return
+        try:
+            async with ThreadSensitiveContext(executor=lane):
+                await self.handle(scope, receive, send)
+        finally:
+            self._idle.append(lane)
+
+    async def run_get_response(self, request):
+        response = await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        response._handler_class = self.__class__
+        if isinstance(response, FileResponse):  # the ASGI server chunks it (as Django's handler does)
+            response.block_size = self.chunk_size
+        return response
+
+    def close_lanes(self) -> None:
+        """Close each lane's connections on its own thread, then stop the threads (server shutdown)."""
+        lanes, self._idle = self._idle, []
+        for lane in lanes:
+            try:
+                lane.submit(_close_connections).result(timeout=5)
+            except Exception:  # a connection that fails to close is gone either way
+                pass
+            lane.shutdown(wait=False)

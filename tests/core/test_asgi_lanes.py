@@ -1,0 +1,213 @@
+"""Request threads ("lanes") that outlive a request, and SQLite writers queued on a lock.
+
+Django's own ASGI handler gives every request a new thread and so a new database connection;
+the lane handler reuses both (apps.core.asgi_lanes). The SQLite backend (apps.core.sqlite)
+queues a process's writers on a lock instead of SQLite's sleeping busy handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+
+import pytest
+from django.core.handlers.asgi import ASGIHandler
+from django.db import OperationalError, connections
+from django.db.utils import ConnectionHandler
+from django.http import JsonResponse
+from django.test import override_settings
+from django.urls import path
+
+from apps.core.asgi_lanes import LaneASGIHandler
+
+SEEN: list[dict] = []
+_THREAD = threading.local()
+_THREADS = itertools.count(1)
+
+
+def thread_number() -> int:
+    """A number per thread ever started (OS thread ids are reused once a thread ends)."""
+    if not hasattr(_THREAD, "number"):
+        _THREAD.number = next(_THREADS)
+    return _THREAD.number
+BARRIER: dict[str, threading.Barrier] = {}
+
+
+def where_view(request):
+    conn = connections["default"]
+    conn.ensure_connection()
+    SEEN.append({"thread": thread_number(), "connection": conn.connection})
+    if "barrier" in request.GET:
+        BARRIER["b"].wait(timeout=5)  # both requests must be inside their views at once
+    return JsonResponse({"ok": True})
+
+
+urlpatterns = [path("where/", where_view)]
+
+
+async def _get(handler, path_: str = "/where/") -> int:
+    path_, _, query = path_.partition("?")
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": path_, "raw_path": path_.encode(), "query_string": query.encode(), "root_path": "",
+        "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
+    }  # fmt: skip
+    messages = [{"type": "http.request", "body": b"", "more_body": False}]
+    sent: list[dict] = []
+
+    async def receive():
+        if messages:
+            return messages.pop(0)
+        await asyncio.sleep(3600)  # no disconnect while the request runs
+
+    async def send(message):
+        sent.append(message)
+
+    await handler(scope, receive, send)
+    return next(m["status"] for m in sent if m["type"] == "http.response.start")
+
+
+CLOSED: list[int] = []
+
+
+@pytest.fixture
+def where(settings, monkeypatch):
+    settings.ROOT_URLCONF = __name__
+    settings.ALLOWED_HOSTS = ["testserver"]
+    SEEN.clear()
+    CLOSED.clear()
+    wrapper_class = type(connections["default"])
+    close = wrapper_class.close
+
+    def recording_close(self):
+        CLOSED.append(thread_number())  # (an in-memory test database ignores a real close)
+        return close(self)
+
+    monkeypatch.setattr(wrapper_class, "close", recording_close)
+    yield SEEN
+    SEEN.clear()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_reuse_a_lane_thread_and_its_database_connection(where):
+    handler = LaneASGIHandler(lanes=4)
+
+    async def five():
+        for _ in range(5):
+            assert await _get(handler) == 200
+
+    asyncio.run(five())
+    assert len({s["thread"] for s in where}) == 1, "each request got a new thread"
+    assert len({id(s["connection"]) for s in where}) == 1, "each request opened a new connection"
+    assert where[0]["thread"] not in CLOSED, "a lane closed its connection between requests"
+    handler.close_lanes()
+    assert where[0]["thread"] in CLOSED, "shutdown left the lane's connection open"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_djangos_own_handler_pays_a_thread_and_a_connection_per_request(where):
+    """What the lanes save: the same five requests through Django's handler (the baseline)."""
+    handler = ASGIHandler()
+
+    async def five():
+        for _ in range(5):
+            assert await _get(handler) == 200
+
+    asyncio.run(five())
+    assert len({s["thread"] for s in where}) == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_run_on_separate_lanes_at_once(where):
+    handler = LaneASGIHandler(lanes=2)
+    BARRIER["b"] = threading.Barrier(2)
+
+    async def two():
+        return await asyncio.gather(_get(handler, "/where/?barrier=1"), _get(handler, "/where/?barrier=1"))
+
+    assert asyncio.run(asyncio.wait_for(two(), 10)) == [200, 200]  # a shared thread would break the barrier
+    assert len({s["thread"] for s in where}) == 2
+    handler.close_lanes()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_beyond_the_lanes_gets_its_own_thread_and_its_connections_close_with_it(where):
+    handler = LaneASGIHandler(lanes=1)
+    BARRIER["b"] = threading.Barrier(2)
+
+    async def two():
+        return await asyncio.gather(_get(handler, "/where/?barrier=1"), _get(handler, "/where/?barrier=1"))
+
+    assert asyncio.run(asyncio.wait_for(two(), 10)) == [200, 200]
+    assert len({s["thread"] for s in where}) == 2
+    closed = [s for s in where if s["thread"] in CLOSED]
+    assert len(closed) == 1, "the overflow thread's connection must close with its request, the lane's stay open"
+    handler.close_lanes()
+
+
+def _sqlite(engine: str, name: str) -> ConnectionHandler:
+    return ConnectionHandler({
+        "default": {
+            "ENGINE": engine, "NAME": name,
+            # No busy handler at all: a second writer that reaches SQLite's lock fails at once.
+            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=0;", "transaction_mode": "IMMEDIATE"},
+        }
+    })  # fmt: skip
+
+
+def _writers(engine: str, name: str, threads: int = 8, each: int = 5) -> list[BaseException]:
+    handler = _sqlite(engine, name)
+    setup = handler["default"]
+    with setup.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS t (n INTEGER)")
+    setup.close()
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads)
+
+    def write():
+        conn = handler["default"]  # a connection per thread, as Django's are
+        try:
+            conn.ensure_connection()
+            start.wait(5)
+            for _ in range(each):
+                conn._start_transaction_under_autocommit()
+                try:
+                    with conn.cursor() as cursor:
+                        cursor.execute("INSERT INTO t VALUES (1)")
+                    time.sleep(0.005)  # the writer holds SQLite's lock for a while
+                    conn.commit()
+                except BaseException:
+                    conn.rollback()
+                    raise
+        except BaseException as exc:  # noqa: BLE001  (collected for the assertion)
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    workers = [threading.Thread(target=write) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    return errors
+
+
+def test_a_processs_sqlite_writers_queue_on_a_lock_not_on_sqlites_busy_handler(tmp_path, django_db_blocker):
+    django_db_blocker.unblock()  # its own database files, not the test database
+    assert _writers("apps.core.sqlite", str(tmp_path / "queued.sqlite3")) == []
+    check = _sqlite("apps.core.sqlite", str(tmp_path / "queued.sqlite3"))["default"]
+    with check.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM t")
+        assert cursor.fetchone()[0] == 40
+    check.close()
+    django_db_blocker.restore()
+
+
+def test_without_the_lock_the_same_writers_meet_sqlites_lock(tmp_path, django_db_blocker):
+    """The baseline: Django's own backend, same writers, no busy handler: 'database is locked'."""
+    django_db_blocker.unblock()
+    errors = _writers("django.db.backends.sqlite3", str(tmp_path / "raw.sqlite3"))
+    django_db_blocker.restore()
+    assert errors and all(isinstance(e, OperationalError) and "locked" in str(e) for e in errors)
