@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextvars
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -14,6 +15,9 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 class RequestContext:
     request_id: str = ""
     client_ip: str | None = None
+    # Reads that one request may reuse (e.g. the user's limit policy, read by the request limit and
+    # again by the turn's quotas). Only inside a request: see ``request_memo``.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 _current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
@@ -23,6 +27,12 @@ _current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
 
 def current_request_context() -> RequestContext:
     return _current.get()
+
+
+def request_memo() -> dict[str, Any] | None:
+    """This request's memo, or None outside a request (a worker, a shell), where nothing is reused."""
+    ctx = _current.get()
+    return ctx.memo if ctx.request_id else None
 
 
 def set_request_context(ctx: RequestContext) -> contextvars.Token:

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from apps.core.request_context import request_memo
 from apps.limits.models import UserPolicy
 
 MICRO = Decimal("1000000")  # cost counters count millionths of the price unit
@@ -17,12 +18,19 @@ MICRO = Decimal("1000000")  # cost counters count millionths of the price unit
 
 def user_policy_get(*, user) -> UserPolicy:
     """The user's own policy row if there is one (it wins as a whole), else the default row."""
-    if user is not None and getattr(user, "pk", None):
-        own = UserPolicy.objects.filter(user_id=user.pk).first()
-        if own is not None:
-            return own
-    default = UserPolicy.objects.filter(user__isnull=True).order_by("pk").first()
-    return default or UserPolicy()
+    user_id = getattr(user, "pk", None) if user is not None else None
+    memo = request_memo()  # read once per request (the request limit, then the turn's quotas)
+    key = f"limits.user_policy:{user_id}"
+    if memo is not None and key in memo:
+        return memo[key]
+    rows = UserPolicy.objects.filter(user__isnull=True)
+    if user_id:
+        # One query: the user's row sorts before the default rows.
+        rows = UserPolicy.objects.filter(Q(user_id=user_id) | Q(user__isnull=True))
+    policy = rows.order_by(F("user_id").asc(nulls_last=True), "pk").first() or UserPolicy()
+    if memo is not None:
+        memo[key] = policy
+    return policy
 
 
 def month_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
