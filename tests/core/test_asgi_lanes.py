@@ -211,3 +211,35 @@ def test_without_the_lock_the_same_writers_meet_sqlites_lock(tmp_path, django_db
     errors = _writers("django.db.backends.sqlite3", str(tmp_path / "raw.sqlite3"))
     django_db_blocker.restore()
     assert errors and all(isinstance(e, OperationalError) and "locked" in str(e) for e in errors)
+
+
+def test_the_write_lock_is_handed_over_in_arrival_order_and_its_wait_is_bounded():
+    from apps.core.sqlite.base import FairLock
+
+    lock = FairLock()
+    assert lock.acquire(timeout=1)
+    order: list[int] = []
+
+    def writer(n: int) -> None:
+        assert lock.acquire(timeout=10)
+        order.append(n)
+        lock.release()
+
+    threads = []
+    for n in range(6):
+        thread = threading.Thread(target=writer, args=(n,))
+        thread.start()
+        deadline = time.monotonic() + 5
+        while len(lock._waiters) < n + 1 and time.monotonic() < deadline:  # wait until it queued
+            time.sleep(0.001)
+        threads.append(thread)
+    lock.release()
+    for thread in threads:
+        thread.join(10)
+    assert order == list(range(6))
+    assert lock.acquire(timeout=1)
+    started = time.monotonic()
+    assert lock.acquire(timeout=0.2) is False  # a waiter gives up after its timeout...
+    assert 0.15 < time.monotonic() - started < 5 and not lock._waiters  # ...and leaves the queue
+    lock.release()
+    assert lock.acquire(timeout=0.1)

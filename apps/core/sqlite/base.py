@@ -4,7 +4,8 @@ SQLite admits one writer at a time. A second ``BEGIN IMMEDIATE`` is refused, and
 handler then sleeps and retries (1, 2, 5, ... up to 100 ms per sleep) until the lock is free or
 ``busy_timeout`` has passed. With many request threads in one process, a writer could lose that
 race many times: at 16 concurrent chat turns the p99 was ten times the p50. Here the threads of a
-process wait for each other on a lock, and one wakes as soon as the writer before it commits.
+process wait for each other on a lock, in arrival order, and the next wakes as soon as the writer
+before it commits.
 Other processes (the worker, a second server) still meet SQLite's own lock and its busy handler.
 
 The wait on the lock is bounded by the same ``busy_timeout``; after that the transaction goes to
@@ -14,17 +15,51 @@ thread that holds a transaction while waiting for another writer can never deadl
 
 from __future__ import annotations
 
+import collections
 import threading
 
 from django.db.backends.sqlite3 import base
 
-_locks: dict[str, threading.Lock] = {}
+
+class FairLock:
+    """A lock handed to its waiters in arrival order (``threading.Lock`` wakes an arbitrary one,
+    so under load one writer could lose again and again: a long tail)."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: collections.deque[threading.Event] = collections.deque()
+
+    def acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiters.append(turn)
+        if turn.wait(timeout):
+            return True
+        with self._mutex:
+            if turn.is_set():  # handed over just as the wait timed out
+                return True
+            self._waiters.remove(turn)
+            return False
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().set()  # still held: now by the next in line
+            else:
+                self._held = False
+
+
+_locks: dict[str, FairLock] = {}
 _locks_guard = threading.Lock()
 
 
-def _write_lock(name: str) -> threading.Lock:
+def _write_lock(name: str) -> FairLock:
     with _locks_guard:
-        return _locks.setdefault(name, threading.Lock())
+        return _locks.setdefault(name, FairLock())
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
