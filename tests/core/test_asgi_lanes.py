@@ -72,6 +72,16 @@ async def _get(handler, path_: str = "/where/") -> int:
 CLOSED: list[int] = []
 
 
+def _two_at_once(handler) -> list[int]:
+    """Two requests that must both be inside their views at the same moment."""
+    BARRIER["b"] = threading.Barrier(2)
+
+    async def two():
+        return await asyncio.gather(_get(handler, "/where/?barrier=1"), _get(handler, "/where/?barrier=1"))
+
+    return asyncio.run(asyncio.wait_for(two(), 10))
+
+
 @pytest.fixture
 def where(settings, monkeypatch):
     settings.ROOT_URLCONF = __name__
@@ -122,12 +132,7 @@ def test_djangos_own_handler_pays_a_thread_and_a_connection_per_request(where):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_run_on_separate_lanes_at_once(where):
     handler = LaneASGIHandler(lanes=2)
-    BARRIER["b"] = threading.Barrier(2)
-
-    async def two():
-        return await asyncio.gather(_get(handler, "/where/?barrier=1"), _get(handler, "/where/?barrier=1"))
-
-    assert asyncio.run(asyncio.wait_for(two(), 10)) == [200, 200]  # a shared thread would break the barrier
+    assert _two_at_once(handler) == [200, 200]  # a shared thread would break the barrier
     assert len({s["thread"] for s in where}) == 2
     handler.close_lanes()
 
@@ -135,12 +140,7 @@ def test_concurrent_requests_run_on_separate_lanes_at_once(where):
 @pytest.mark.django_db(transaction=True)
 def test_a_request_beyond_the_lanes_gets_its_own_thread_and_its_connections_close_with_it(where):
     handler = LaneASGIHandler(lanes=1)
-    BARRIER["b"] = threading.Barrier(2)
-
-    async def two():
-        return await asyncio.gather(_get(handler, "/where/?barrier=1"), _get(handler, "/where/?barrier=1"))
-
-    assert asyncio.run(asyncio.wait_for(two(), 10)) == [200, 200]
+    assert _two_at_once(handler) == [200, 200]
     assert len({s["thread"] for s in where}) == 2
     closed = [s for s in where if s["thread"] in CLOSED]
     assert len(closed) == 1, "the overflow thread's connection must close with its request, the lane's stay open"
