@@ -536,3 +536,46 @@ def test_a_task_written_through_one_web_process_is_seen_by_a_cached_read_in_the_
             break
         assert time.monotonic() < deadline, "the other web process never answered"
     assert _titles(response) == {"renamed behind the cache", "second"}
+
+
+def test_one_request_id_follows_a_chat_turn_through_its_mcp_tool_call_and_the_celery_task_it_queued(
+    stack, fake_provider_for_stack
+):
+    # Given the assistant answers "remind me in a few seconds" with add_task and a remind_at
+    from datetime import UTC, datetime, timedelta
+
+    _validate_a_new_key(stack, "sk-stack-remind-key5", wait=False)
+    assert stack.request("PUT", "/api/v1/preferences/", token=stack.token, json={"provider": "openai"}).status_code == 200
+    remind_at = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+    fake_provider_for_stack.reply_tool_calls("openai", [("add_task", {"title": "stack: call mum", "remind_at": remind_at})])
+    fake_provider_for_stack.reply_text("openai", "I'll remind you.")
+
+    # When the chat turn runs under one request id
+    request_id = "stack-trace-" + uuid.uuid4().hex[:12]
+    answer = stack.request("POST", "/api/v1/chat/", token=stack.token, request_id=request_id, json={"message": "remind me"})
+    assert answer.status_code == 200 and answer.json()["reply"] == "I'll remind you.", answer.text
+    assert not answer.json()["tool_calls"][0]["is_error"], answer.text
+
+    # Then that id is on the web process's request line, on its MCP tool line, and on the worker's
+    # lines for the on-time reminder task the tool's write queued (the id travels in the task headers).
+    def lines(predicate, what):
+        return stack.wait_for_log(lambda name, r: r.get("request_id") == request_id and predicate(name, r), 30, what)
+
+    [(_, request_line)] = lines(lambda name, r: r.get("logger") == "apps.request", "the chat request")
+    assert request_line["route"] == "/api/v1/chat/" and request_line["status"] == 200
+    [(web, tool_line)] = lines(lambda name, r: r.get("logger") == "apps.mcp", "the chat's MCP tool call")
+    assert web.startswith("web") and tool_line["tool"] == "add_task" and tool_line["outcome"] == "success"
+    task_lines = lines(
+        lambda name, r: name.startswith("worker") and r.get("task") == "apps.todos.tasks.reminder_deliver_task"
+        and "finished" in r.get("message", ""),
+        "the reminder task in the worker",
+    )  # fmt: skip
+    assert task_lines[0][1]["state"] == "SUCCESS" and task_lines[0][1]["pid"] != tool_line["pid"]
+    # ... and the reminder was delivered (by that task, or by beat's minute sweep if it came first).
+    deadline = time.monotonic() + 20
+    while True:
+        notes = stack.request("GET", "/api/v1/notifications/", token=stack.token).json()
+        if any(n["message"] == "Reminder: stack: call mum" for n in notes["results"]):
+            break
+        assert time.monotonic() < deadline, notes
+        time.sleep(0.5)
