@@ -357,7 +357,9 @@ def _reminder_delivery_publish(reminder_id: int, at: datetime) -> None:
     try:
         reminder_deliver_task.apply_async(args=(reminder_id,), eta=max(at, timezone.now()))
     except (KombuError, OSError) as exc:
-        logger.warning("reminder %s: on-time delivery not queued (%s); beat's sweep delivers it", reminder_id, type(exc).__name__)
+        logger.warning(
+            "reminder %s: on-time delivery not queued (%s); beat's sweep delivers it", reminder_id, type(exc).__name__
+        )
 
 
 def _reschedule(task: Task, zone) -> None:
@@ -660,7 +662,8 @@ def reminder_deliver(*, reminder_id: int, now: datetime | None = None) -> bool:
     is left alone.
     """
     now = now or timezone.now()
-    claimed = Reminder.objects.filter(pk=reminder_id, delivered_at__isnull=True, remind_at__lte=now).update(delivered_at=now)
+    due = Reminder.objects.filter(pk=reminder_id, delivered_at__isnull=True, remind_at__lte=now)
+    claimed = due.update(delivered_at=now)
     if not claimed:
         return False  # the other run got it, or it is not due (any more)
     reminder = Reminder.objects.select_related("task", "owner").filter(pk=reminder_id).first()

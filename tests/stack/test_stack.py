@@ -124,7 +124,8 @@ class Stack:
         return {
             record["request_id"]: record["pid"]
             for name, record in self.log_records()
-            if name.startswith("web") and record.get("logger") in ("apps.request", "apps.mcp") and record.get("request_id")
+            if name.startswith("web") and record.get("logger") in ("apps.request", "apps.mcp")
+            and record.get("request_id")
         }
 
     def pids_of(self, responses, timeout: float = 10) -> list[int]:
@@ -486,7 +487,8 @@ def test_a_rate_limit_holds_across_both_web_processes(stack):
     statuses = [r.status_code for _, r in hits]
     assert statuses.count(201) == limit and statuses.count(429) == len(hits) - limit, statuses
     refused = next(r for _, r in hits if r.status_code == 429)
-    assert int(refused.headers["Retry-After"]) >= 1 and refused.headers["RateLimit-Policy"] == f'"api-writes";q={limit};w=60'
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.headers["RateLimit-Policy"] == f'"api-writes";q={limit};w=60'
     assert refused.json()["error"]["code"] == "rate_limited"
     listed = stack.request("GET", "/api/v1/tasks/", token=token).json()
     assert listed["count"] == limit, listed
@@ -545,14 +547,18 @@ def test_one_request_id_follows_a_chat_turn_through_its_mcp_tool_call_and_the_ce
     from datetime import UTC, datetime, timedelta
 
     _validate_a_new_key(stack, "sk-stack-remind-key5", wait=False)
-    assert stack.request("PUT", "/api/v1/preferences/", token=stack.token, json={"provider": "openai"}).status_code == 200
+    chosen = stack.request("PUT", "/api/v1/preferences/", token=stack.token, json={"provider": "openai"})
+    assert chosen.status_code == 200, chosen.text
     remind_at = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
-    fake_provider_for_stack.reply_tool_calls("openai", [("add_task", {"title": "stack: call mum", "remind_at": remind_at})])
+    call = ("add_task", {"title": "stack: call mum", "remind_at": remind_at})
+    fake_provider_for_stack.reply_tool_calls("openai", [call])
     fake_provider_for_stack.reply_text("openai", "I'll remind you.")
 
     # When the chat turn runs under one request id
     request_id = "stack-trace-" + uuid.uuid4().hex[:12]
-    answer = stack.request("POST", "/api/v1/chat/", token=stack.token, request_id=request_id, json={"message": "remind me"})
+    answer = stack.request(
+        "POST", "/api/v1/chat/", token=stack.token, request_id=request_id, json={"message": "remind me"}
+    )
     assert answer.status_code == 200 and answer.json()["reply"] == "I'll remind you.", answer.text
     assert not answer.json()["tool_calls"][0]["is_error"], answer.text
 

@@ -1,4 +1,4 @@
-"""Reminders: delivered once even with two beat runs racing; none for completed or deleted tasks; on time when due soon."""
+"""Reminders: delivered once even with two beat runs racing, none for completed or deleted tasks, on time if due soon."""
 
 from __future__ import annotations
 
