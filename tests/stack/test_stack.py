@@ -585,3 +585,17 @@ def test_one_request_id_follows_a_chat_turn_through_its_mcp_tool_call_and_the_ce
             break
         assert time.monotonic() < deadline, notes
         time.sleep(0.5)
+
+
+def test_schemathesis_against_the_stack_finds_no_server_error_and_no_schema_violation(stack, tmp_path):
+    # Last in this module: the run writes freely (as a user of its own, so no other test's rows move).
+    from tests.schemathesis_cli import run_schemathesis
+
+    token = stack.new_user("stackfuzz", tasks=("seed 1", "seed 2", "seed 3"))
+    examples = os.environ.get("SCHEMATHESIS_STACK_EXAMPLES", "5")  # per operation and phase: about a minute
+    run = run_schemathesis(stack.base_url, token, tmp_path, examples=examples)
+    run.assert_clean()
+    # Both web processes served the run (a 500 in either would have failed the checks above).
+    served = [r for name, r in stack.log_records() if name.startswith("web") and r.get("logger") == "apps.request"]
+    assert len({r["pid"] for r in served if r.get("route", "").startswith("/api/")}) == 2, stack.tail()
+    assert not [r for r in served if r.get("status", 0) >= 500], [r for r in served if r.get("status", 0) >= 500][:5]
