@@ -41,7 +41,8 @@ class CliRun:
         assert {item["operation"] for item in self.excused} <= documented
         assert result["filtered"] == len(self.excused)
         cases = result["test_cases"]["generated"]
-        print(f"\n{cases} cases, {self.links_covered} API links followed; excused data-dependent 400s:", len(self.excused))
+        links = self.links_covered
+        print(f"\n{cases} cases, {links} API links followed; excused data-dependent 400s:", len(self.excused))
         for item in {(i["operation"], i["reason"]) for i in self.excused}:
             print(" -", *item)
 
