@@ -273,6 +273,13 @@ def stack(tmp_path_factory, fake_provider_for_stack):
             _admin_sql(database_url, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         except Exception:  # the next run drops it first anyway
             pass
+        try:  # the run's own task queue, so runs on a kept machine do not pile queues up in the broker
+            from kombu import Connection
+
+            with Connection(broker_url, connect_timeout=5) as connection:
+                connection.default_channel.queue_delete(env["CELERY_TASK_DEFAULT_QUEUE"])
+        except Exception:
+            pass
 
 
 def test_two_web_processes_answer_on_one_port(stack):
