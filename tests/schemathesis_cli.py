@@ -47,14 +47,21 @@ class CliRun:
             print(" -", *item)
 
 
-def run_schemathesis(base_url: str, token: str, workdir: Path, *, examples: str, timeout: int = 600) -> CliRun:
+def run_schemathesis(
+    base_url: str, token: str, workdir: Path, *, examples: str, stateful_examples: str, timeout: int = 600
+) -> CliRun:
+    """``examples`` per operation and phase; ``stateful_examples`` scenarios for the stateful phase,
+    which needs more of them than a phase per operation does to follow links several steps deep."""
     assert SCHEMATHESIS.exists(), f"schemathesis CLI not found at {SCHEMATHESIS} (requirements/dev.txt)"
-    report, dropped = workdir / "report.json", workdir / "dropped.jsonl"
+    report, dropped, config = workdir / "report.json", workdir / "dropped.jsonl", workdir / "schemathesis.toml"
+    config.write_text(
+        f"[generation]\nmax-examples = {int(examples)}\n\n"
+        f"[phases.stateful.generation]\nmax-examples = {int(stateful_examples)}\n"
+    )
     command = [
-        str(SCHEMATHESIS), "run", f"{base_url}/api/schema/",
+        str(SCHEMATHESIS), "--config-file", str(config), "run", f"{base_url}/api/schema/",
         "--checks", "all",
         "--phases", "examples,coverage,fuzzing,stateful",
-        "--max-examples", examples,
         "--header", f"Authorization: Bearer {token}",
         "--workers", "1",
         "--request-timeout", "30",

@@ -57,5 +57,9 @@ def test_the_live_server_passes_every_schemathesis_check_including_the_stateful_
         make_task(user, title=f"seed {i}")
     AccessToken.objects.create(user=user, name="schemathesis-live", key_id="schemalive01", token_hash=hash_token(TOKEN))
 
-    run = run_schemathesis(live_api, TOKEN, tmp_path, examples=os.environ.get("SCHEMATHESIS_LIVE_EXAMPLES", "10"))
+    run = run_schemathesis(
+        live_api, TOKEN, tmp_path,
+        examples=os.environ.get("SCHEMATHESIS_LIVE_EXAMPLES", "10"),
+        stateful_examples=os.environ.get("SCHEMATHESIS_LIVE_STATEFUL_EXAMPLES", "10"),
+    )  # fmt: skip
     run.assert_clean()

@@ -599,8 +599,11 @@ def test_schemathesis_against_the_stack_finds_no_server_error_and_no_schema_viol
     from tests.schemathesis_cli import run_schemathesis
 
     token = stack.new_user("stackfuzz", tasks=("seed 1", "seed 2", "seed 3"))
-    examples = os.environ.get("SCHEMATHESIS_STACK_EXAMPLES", "5")  # per operation and phase: about a minute
-    run = run_schemathesis(stack.base_url, token, tmp_path, examples=examples)
+    run = run_schemathesis(
+        stack.base_url, token, tmp_path,
+        examples=os.environ.get("SCHEMATHESIS_STACK_EXAMPLES", "5"),  # per operation and phase: about a minute
+        stateful_examples=os.environ.get("SCHEMATHESIS_STACK_STATEFUL_EXAMPLES", "10"),
+    )  # fmt: skip
     run.assert_clean()
     # Both web processes served the run (a 500 in either would have failed the checks above).
     served = [r for name, r in stack.log_records() if name.startswith("web") and r.get("logger") == "apps.request"]
