@@ -332,6 +332,10 @@ def validated_query_all(request) -> dict:
 
 
 class TaskCompletionSerializer(serializers.ModelSerializer):
+    # The occurrence's wall-clock time as the task shows it ("09:30"); DRF's own TimeField says
+    # "09:30:00" under format "time", which JSON Schema reads as RFC 3339 (with an offset).
+    due_time = WallTimeField(read_only=True, allow_null=True)
+
     class Meta:
         model = TaskCompletion
         fields = ("id", "task_id", "completed_at", "due_date", "due_time")

@@ -7,10 +7,12 @@ service must call it too (tests/todos/test_cache_bumps.py checks).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -43,6 +45,8 @@ from apps.todos.recurrence import (
     time_zone_validate,
     user_zone,
 )
+
+logger = logging.getLogger(__name__)
 
 _UNSET: Any = object()
 TASK_CREATE_MANY_MAX = 25
@@ -323,6 +327,39 @@ def _set_reminders(*, user, task: Task, reminders: Sequence[Mapping[str, Any]]) 
         reminder = Reminder(owner=user, task=task, minutes_before=minutes, remind_at=at)
         reminder.remind_at = _reminder_moment(task, reminder, zone)
         reminder.save()
+        _deliver_on_time(reminder)
+
+
+def _deliver_on_time(reminder: Reminder) -> None:
+    """A reminder due within REMINDER_ON_TIME_SECONDS gets a task of its own at its moment, queued on commit.
+
+    Beat's sweep (every minute) would deliver it up to a minute late; this one runs on the second.
+    The sweep stays the safety net (a lost message, a broker down at commit), and whichever of the
+    two comes first claims the reminder (reminder_deliver): the other does nothing. The horizon is
+    short because a worker holds a message with an ETA unacknowledged until it runs (RabbitMQ's
+    consumer_timeout, 30 minutes by default, closes a channel that holds one longer).
+    """
+    horizon = settings.REMINDER_ON_TIME_SECONDS
+    if horizon <= 0 or reminder.remind_at is None or reminder.delivered_at is not None:
+        return
+    if reminder.remind_at - timezone.now() > timedelta(seconds=horizon):
+        return
+    transaction.on_commit(lambda pk=reminder.pk, at=reminder.remind_at: _reminder_delivery_publish(pk, at))
+
+
+def _reminder_delivery_publish(reminder_id: int, at: datetime) -> None:
+    # After the commit: a broker failure here cannot undo the write, and must not fail the request
+    # (or the chat turn) that made it; the sweep delivers the reminder within a minute instead.
+    from kombu.exceptions import KombuError
+
+    from apps.todos.tasks import reminder_deliver_task
+
+    try:
+        reminder_deliver_task.apply_async(args=(reminder_id,), eta=max(at, timezone.now()))
+    except (KombuError, OSError) as exc:
+        logger.warning(
+            "reminder %s: on-time delivery not queued (%s); beat's sweep delivers it", reminder_id, type(exc).__name__
+        )
 
 
 def _reschedule(task: Task, zone) -> None:
@@ -333,6 +370,7 @@ def _reschedule(task: Task, zone) -> None:
             reminder.remind_at = moment
             reminder.delivered_at = None
             reminder.save(update_fields=["remind_at", "delivered_at"])
+            _deliver_on_time(reminder)
 
 
 def _reschedule_user_reminders(*, user) -> None:
@@ -612,31 +650,41 @@ def reminders_deliver_due(*, now: datetime | None = None, batch: int = 500) -> i
         .order_by("remind_at", "id")
         .values_list("pk", flat=True)[:batch]
     )
-    delivered = 0
-    for reminder_id in due:
-        with transaction.atomic():
-            claimed = Reminder.objects.filter(pk=reminder_id, delivered_at__isnull=True).update(delivered_at=now)
-            if not claimed:
-                continue  # the other run got it
-            reminder = Reminder.objects.select_related("task", "owner").filter(pk=reminder_id).first()
-            if reminder is None or reminder.task.completed:
-                continue
-            try:
-                with transaction.atomic():
-                    Notification.objects.create(
-                        owner=reminder.owner,
-                        reminder=reminder,
-                        task=reminder.task,
-                        message=f"Reminder: {reminder.task.title}"[:300],
-                    )
-            except IntegrityError:
-                continue
-            delivered += 1
-            if TodoSettings.objects.filter(user=reminder.owner, email_reminders=True).exists():
-                from apps.todos.tasks import reminder_email_send_task
+    return sum(reminder_deliver(reminder_id=reminder_id, now=now) for reminder_id in due)
 
-                transaction.on_commit(lambda pk=reminder.pk: reminder_email_send_task.delay(pk))
-    return delivered
+
+@transaction.atomic
+def reminder_deliver(*, reminder_id: int, now: datetime | None = None) -> bool:
+    """Deliver one reminder if it is due by ``now`` and nobody delivered it yet; True when this call did.
+
+    Shared by beat's sweep and the on-time task (``_deliver_on_time``): the conditional UPDATE
+    claims it (one winner of any race), so a reminder moved later, deleted or already delivered
+    is left alone.
+    """
+    now = now or timezone.now()
+    due = Reminder.objects.filter(pk=reminder_id, delivered_at__isnull=True, remind_at__lte=now)
+    claimed = due.update(delivered_at=now)
+    if not claimed:
+        return False  # the other run got it, or it is not due (any more)
+    reminder = Reminder.objects.select_related("task", "owner").filter(pk=reminder_id).first()
+    if reminder is None or reminder.task.completed:
+        return False
+    try:
+        with transaction.atomic():
+            Notification.objects.create(
+                owner=reminder.owner,
+                reminder=reminder,
+                task=reminder.task,
+                message=f"Reminder: {reminder.task.title}"[:300],
+            )
+    except IntegrityError:
+        return False
+    user_data_changed(user=reminder.owner)  # a new notification
+    if TodoSettings.objects.filter(user=reminder.owner, email_reminders=True).exists():
+        from apps.todos.tasks import reminder_email_send_task
+
+        transaction.on_commit(lambda pk=reminder.pk: reminder_email_send_task.delay(pk))
+    return True
 
 
 @transaction.atomic

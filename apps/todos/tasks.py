@@ -15,6 +15,14 @@ def reminders_deliver_task() -> int:
     return reminders_deliver_due()
 
 
+@shared_task(acks_late=True, ignore_result=True)
+def reminder_deliver_task(reminder_id: int) -> bool:
+    """Deliver one reminder at its moment (queued when it is set, if due soon); nothing if the sweep got it first."""
+    from apps.todos.services import reminder_deliver
+
+    return reminder_deliver(reminder_id=reminder_id)
+
+
 @shared_task(bind=True, max_retries=REMINDER_EMAIL_MAX_RETRIES, acks_late=True)
 def reminder_email_send_task(self, reminder_id: int) -> str:
     """Email one delivered reminder to its owner (opted-in users only); retried on a mail-server failure."""

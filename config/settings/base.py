@@ -291,6 +291,9 @@ if CELERY_BROKER_URL.startswith("filesystem:"):
     }
 CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
+# A reminder due within this many seconds of being set gets a task of its own at its moment
+# (apps.todos.services._deliver_on_time); later ones wait for beat's sweep. 0: the sweep only.
+REMINDER_ON_TIME_SECONDS = env.int("REMINDER_ON_TIME_SECONDS", default=600)
 # /readyz runs its checks in parallel and answers within this many seconds whatever they do.
 READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=3.0)
 

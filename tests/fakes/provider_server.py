@@ -105,6 +105,7 @@ class RecordedRequest:
 @dataclass
 class FakeProviderServer:
     host: str = "127.0.0.1"
+    bind_port: int = 0  # 0: any free port
     auto: bool = True
     expected_key: str | None = None  # if set, other keys get a 401 like the real APIs
     # If set: a request whose last user text is one of these gets a 401 unless it carries the mapped key.
@@ -127,7 +128,7 @@ class FakeProviderServer:
         class Handler(_Handler):
             fake = server
 
-        self._httpd = _QuietServer((self.host, 0), Handler)
+        self._httpd = _QuietServer((self.host, self.bind_port), Handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False  # a "slow" handler must not hold up stop()
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-provider", daemon=True)

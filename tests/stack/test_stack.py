@@ -10,9 +10,12 @@ line carrying the request's X-Request-ID), so "both web processes" is checked, n
 Cross-process promises covered here (one test each; add the next one beside them):
 - token revocation: a token revoked through the ORM is refused by both web processes at once;
 - the circuit breaker: opened by failures seen in one process, honoured by both (state in Redis);
-- /metrics: counts merged across both web processes (Prometheus multi-process mode).
-Not yet on main when this was written, to add as their features land: a rate limit that holds
-across both processes (#13), a task write in one seen by a cached read in the other (#14).
+- /metrics: counts merged across both web processes (Prometheus multi-process mode);
+- a rate limit: hits spread over both processes admit exactly the limit in total;
+- cache invalidation: a task written through one process is seen by a cached read in the other.
+
+STACK_TEST_PORT and STACK_FAKE_PROVIDER_PORT name the ports it may use (default: free ones);
+STACK_BROKER_URL the RabbitMQ vhost; the database is DATABASE_URL's name + "_stack".
 """
 
 from __future__ import annotations
@@ -57,7 +60,10 @@ def _reachable(url: str, default_port: int) -> bool:
         return False
 
 
-def _free_port() -> int:
+def _port(env_var: str) -> int:
+    """The port named by env_var (so a shared machine can give each run its own range), else a free one."""
+    if os.environ.get(env_var):
+        return int(os.environ[env_var])
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -114,11 +120,44 @@ class Stack:
         return records
 
     def pids_by_request_id(self) -> dict[str, int]:
+        """Which web process served each request: its request line, or for /mcp (outside Django) its tool line."""
         return {
             record["request_id"]: record["pid"]
             for name, record in self.log_records()
-            if name.startswith("web") and record.get("logger") == "apps.request" and record.get("request_id")
+            if name.startswith("web") and record.get("logger") in ("apps.request", "apps.mcp")
+            and record.get("request_id")
         }
+
+    def pids_of(self, responses, timeout: float = 10) -> list[int]:
+        """The web process that served each response (waits for the log lines, written as responses leave)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = self.pids_by_request_id()
+            if all(r.request_id in pids for r in responses) or time.monotonic() > deadline:
+                return [pids.get(r.request_id) for r in responses]
+            time.sleep(0.2)
+
+    def new_user(self, username: str, *, tasks: tuple[str, ...] = (), **policy) -> str:
+        """A user of the test's own (with a limit policy and tasks if given); prints back an access token."""
+        code = "\n".join([
+            "from django.contrib.auth import get_user_model",
+            "from apps.keys.services import access_token_create",
+            "from apps.limits.models import UserPolicy",
+            "from apps.todos.services import task_create",
+            f"user = get_user_model().objects.create_user({username!r}, password='stack-password-9')",
+            f"policy = {policy!r}",
+            "if policy: UserPolicy.objects.create(user=user, **policy)",
+            f"for title in {list(tasks)!r}: task_create(user=user, title=title)",
+            "print('TOKEN', access_token_create(user=user, name='stack').plaintext)",
+        ])  # fmt: skip
+        return self.manage("shell", stdin=code).split("TOKEN ", 1)[1].split()[0]
+
+    def mcp_call(self, token: str, tool: str, arguments: dict, request_id: str | None = None):
+        message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
+        return self.request(
+            "POST", "/mcp", token=token, json=message, request_id=request_id,
+            headers={"Accept": "application/json, text/event-stream", "Mcp-Protocol-Version": "2025-11-25"},
+        )  # fmt: skip
 
     def wait_for_log(self, predicate, timeout: float, what: str) -> list[tuple[str, dict]]:
         deadline = time.monotonic() + timeout
@@ -149,7 +188,7 @@ def _spread(stack: Stack, send, *, want_pids: int = 2, batch: int = 8, batches: 
 
 @pytest.fixture(scope="module")
 def fake_provider_for_stack():
-    with FakeProviderServer() as server:
+    with FakeProviderServer(bind_port=_port("STACK_FAKE_PROVIDER_PORT")) as server:
         yield server
 
 
@@ -170,7 +209,7 @@ def stack(tmp_path_factory, fake_provider_for_stack):
     _admin_sql(database_url, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 
     tmp = tmp_path_factory.mktemp("stack")
-    port = _free_port()
+    port = _port("STACK_TEST_PORT")
     base_url = f"http://127.0.0.1:{port}"
     env = {
         key: value
@@ -233,6 +272,13 @@ def stack(tmp_path_factory, fake_provider_for_stack):
         try:
             _admin_sql(database_url, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         except Exception:  # the next run drops it first anyway
+            pass
+        try:  # the run's own task queue, so runs on a kept machine do not pile queues up in the broker
+            from kombu import Connection
+
+            with Connection(broker_url, connect_timeout=5) as connection:
+                connection.default_channel.queue_delete(env["CELERY_TASK_DEFAULT_QUEUE"])
+        except Exception:
             pass
 
 
@@ -422,3 +468,144 @@ def test_a_breaker_opened_by_failures_is_honoured_by_both_web_processes(stack, f
         assert any(s.labels.get("provider") == "anthropic" and s.value == 2 for s in breaker), breaker
     finally:
         stack.request("PUT", "/api/v1/preferences/", token=stack.token, json={"provider": "openai"})
+
+
+def test_a_rate_limit_holds_across_both_web_processes(stack):
+    # Given a user allowed 10 REST writes a minute (the limiter's window is a Redis sorted set)
+    limit = 10
+    token = stack.new_user("stacklimited", api_writes_per_minute=limit)
+
+    # When 2-3 times the limit arrives at once, in concurrent rounds, until both processes have served some
+    def write():
+        return stack.request("POST", "/api/v1/tasks/", token=token, json={"title": "one more"})
+
+    hits: list[tuple[int | None, httpx2.Response]] = []
+    with ThreadPoolExecutor(limit) as pool:
+        for _ in range(3):
+            responses = list(pool.map(lambda _: write(), range(limit)))
+            hits = list(zip(stack.pids_of([r for _, r in hits] + responses), [r for _, r in hits] + responses))
+            if len(hits) >= 2 * limit and len({pid for pid, _ in hits}) == 2:
+                break
+
+    # Then exactly the limit was admitted in total. With a counter per process, the two would have
+    # admitted min(a, 10) + min(b, 10) > 10 of any a + b >= 20 spread over both.
+    pids = {pid for pid, _ in hits}
+    assert None not in pids and len(pids) == 2, stack.tail()
+    statuses = [r.status_code for _, r in hits]
+    assert statuses.count(201) == limit and statuses.count(429) == len(hits) - limit, statuses
+    refused = next(r for _, r in hits if r.status_code == 429)
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.headers["RateLimit-Policy"] == f'"api-writes";q={limit};w=60'
+    assert refused.json()["error"]["code"] == "rate_limited"
+    listed = stack.request("GET", "/api/v1/tasks/", token=token).json()
+    assert listed["count"] == limit, listed
+
+
+def _titles(response: httpx2.Response) -> set[str]:
+    assert response.status_code == 200, response.text[:500]
+    result = response.json()["result"]
+    assert result["isError"] is False, result
+    return {task["title"] for task in result["structuredContent"]["tasks"]}
+
+
+def test_a_task_written_through_one_web_process_is_seen_by_a_cached_read_in_the_other(stack):
+    # Given list_tasks results cached (two-level cache: L1 per process, L2 in Redis) in both web processes
+    token = stack.new_user("stackcache", tasks=("first",))
+
+    def read():
+        return stack.mcp_call(token, "list_tasks", {"status": "pending"})
+
+    warm = _spread(stack, read)
+    assert len({pid for pid, _ in warm if pid}) == 2, stack.tail()
+    assert all(_titles(r) == {"first"} for _, r in warm)
+
+    # The read really is cached in both: a row changed behind the cache's back (an ORM update, no
+    # write service, so no data-version bump) is not seen by either process.
+    stack.manage(
+        "shell", "-c",
+        "from apps.todos.models import Task; "
+        "Task.objects.filter(owner__username='stackcache').update(title='renamed behind the cache')",
+    )  # fmt: skip
+    stale = _spread(stack, read)
+    assert len({pid for pid, _ in stale if pid}) == 2, stack.tail()
+    assert all(_titles(r) == {"first"} for _, r in stale), [sorted(_titles(r)) for _, r in stale]
+
+    # When a task is written through the API, served by one web process
+    created = stack.request("POST", "/api/v1/tasks/", token=token, json={"title": "second"})
+    assert created.status_code == 201, created.text
+    [writer] = stack.pids_of([created])
+    assert writer is not None
+
+    # Then the next cached read served by the other process sees it (and the row changed before it).
+    deadline = time.monotonic() + 30
+    while True:
+        response = read()
+        [reader] = stack.pids_of([response])
+        if reader not in (None, writer):
+            break
+        assert time.monotonic() < deadline, "the other web process never answered"
+    assert _titles(response) == {"renamed behind the cache", "second"}
+
+
+def test_one_request_id_follows_a_chat_turn_through_its_mcp_tool_call_and_the_celery_task_it_queued(
+    stack, fake_provider_for_stack
+):
+    # Given the assistant answers "remind me in a few seconds" with add_task and a remind_at
+    from datetime import UTC, datetime, timedelta
+
+    _validate_a_new_key(stack, "sk-stack-remind-key5", wait=False)
+    chosen = stack.request("PUT", "/api/v1/preferences/", token=stack.token, json={"provider": "openai"})
+    assert chosen.status_code == 200, chosen.text
+    remind_at = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+    call = ("add_task", {"title": "stack: call mum", "remind_at": remind_at})
+    fake_provider_for_stack.reply_tool_calls("openai", [call])
+    fake_provider_for_stack.reply_text("openai", "I'll remind you.")
+
+    # When the chat turn runs under one request id
+    request_id = "stack-trace-" + uuid.uuid4().hex[:12]
+    answer = stack.request(
+        "POST", "/api/v1/chat/", token=stack.token, request_id=request_id, json={"message": "remind me"}
+    )
+    assert answer.status_code == 200 and answer.json()["reply"] == "I'll remind you.", answer.text
+    assert not answer.json()["tool_calls"][0]["is_error"], answer.text
+
+    # Then that id is on the web process's request line, on its MCP tool line, and on the worker's
+    # lines for the on-time reminder task the tool's write queued (the id travels in the task headers).
+    def lines(predicate, what):
+        return stack.wait_for_log(lambda name, r: r.get("request_id") == request_id and predicate(name, r), 30, what)
+
+    [(_, request_line)] = lines(lambda name, r: r.get("logger") == "apps.request", "the chat request")
+    assert request_line["route"] == "/api/v1/chat/" and request_line["status"] == 200
+    [(web, tool_line)] = lines(lambda name, r: r.get("logger") == "apps.mcp", "the chat's MCP tool call")
+    assert web.startswith("web") and tool_line["tool"] == "add_task" and tool_line["outcome"] == "success"
+    task_lines = lines(
+        lambda name, r: name.startswith("worker") and r.get("task") == "apps.todos.tasks.reminder_deliver_task"
+        and "finished" in r.get("message", ""),
+        "the reminder task in the worker",
+    )  # fmt: skip
+    assert task_lines[0][1]["state"] == "SUCCESS" and task_lines[0][1]["pid"] != tool_line["pid"]
+    # ... and the reminder was delivered (by that task, or by beat's minute sweep if it came first).
+    deadline = time.monotonic() + 20
+    while True:
+        notes = stack.request("GET", "/api/v1/notifications/", token=stack.token).json()
+        if any(n["message"] == "Reminder: stack: call mum" for n in notes["results"]):
+            break
+        assert time.monotonic() < deadline, notes
+        time.sleep(0.5)
+
+
+def test_schemathesis_against_the_stack_finds_no_server_error_and_no_schema_violation(stack, tmp_path):
+    # Last in this module: the run writes freely (as a user of its own, so no other test's rows move).
+    from tests.schemathesis_cli import run_schemathesis
+
+    token = stack.new_user("stackfuzz", tasks=("seed 1", "seed 2", "seed 3"))
+    run = run_schemathesis(
+        stack.base_url, token, tmp_path,
+        examples=os.environ.get("SCHEMATHESIS_STACK_EXAMPLES", "5"),  # per operation and phase: about a minute
+        stateful_examples=os.environ.get("SCHEMATHESIS_STACK_STATEFUL_EXAMPLES", "10"),
+    )  # fmt: skip
+    run.assert_clean()
+    # Both web processes served the run (a 500 in either would have failed the checks above).
+    served = [r for name, r in stack.log_records() if name.startswith("web") and r.get("logger") == "apps.request"]
+    assert len({r["pid"] for r in served if r.get("route", "").startswith("/api/")}) == 2, stack.tail()
+    assert not [r for r in served if r.get("status", 0) >= 500], [r for r in served if r.get("status", 0) >= 500][:5]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, time, timedelta
 
 import pytest
 from django.utils import timezone
 
+from apps.todos.apis import WALL_TIME_PATTERN
 from apps.todos.models import Task
 from apps.todos.services import reminders_deliver_due, task_create, task_list_inbox
 
@@ -163,3 +164,15 @@ def test_bad_new_fields_are_a_clear_400(client_a, body, field):
     response = client_a.post("/api/v1/tasks/", body, format="json")
     assert response.status_code == 400, response.content
     assert field in str(response.json()["error"]["extra"])
+
+
+def test_a_completions_due_time_is_wall_clock_time_as_the_schema_says(client_a, user_a):
+    # Found by schemathesis against the stack: "00:00:00" under format "time" (which wants an offset).
+    task = task_create(
+        user=user_a, title="daily", due_date=date(2030, 1, 1), due_time=time(7, 5), recurrence="FREQ=DAILY"
+    )
+    assert client_a.post(f"/api/v1/tasks/{task.pk}/complete/").status_code == 200
+    [completion] = client_a.get(f"/api/v1/tasks/{task.pk}/completions/").json()["results"]
+    assert completion["due_time"] == "07:05"
+    schema = client_a.get("/api/schema/?format=json").json()["components"]["schemas"]["TaskCompletion"]
+    assert schema["properties"]["due_time"]["pattern"] == WALL_TIME_PATTERN

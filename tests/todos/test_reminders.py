@@ -1,4 +1,4 @@
-"""Reminders: delivered once even with two beat runs racing; none for completed or deleted tasks."""
+"""Reminders: delivered once even with two beat runs racing, none for completed or deleted tasks, on time if due soon."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from apps.todos.services import (
     task_update,
     todo_settings_update,
 )
+from apps.todos.tasks import reminder_deliver_task
 from django_celery_beat.models import PeriodicTask
 
 
@@ -43,7 +44,8 @@ def test_a_due_reminder_is_delivered_once(user_a):
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL (DATABASE_URL): SQLite serialises writers")
 @pytest.mark.django_db(transaction=True)
-def test_two_racing_beat_runs_deliver_a_reminder_once(django_user_model):
+def test_two_racing_beat_runs_deliver_a_reminder_once(django_user_model, settings):
+    settings.REMINDER_ON_TIME_SECONDS = 0  # the sweeps alone (the on-time task claims the same way)
     user = django_user_model.objects.create_user(username="racer", password="pw-racer-123")
     for n in range(20):
         task_create(user=user, title=f"t{n}", reminders=[{"remind_at": timezone.now() - timedelta(seconds=5)}])
@@ -118,3 +120,91 @@ def test_marking_notifications_read_touches_only_the_callers(user_a, user_b):
     assert notifications_mark_read(user=user_a, notification_ids=[other.pk]) == 0
     assert notifications_mark_read(user=user_a) == 1
     assert Notification.objects.filter(owner=user_b, read_at__isnull=True).count() == 1
+
+
+# -- on time: a reminder due soon gets a task of its own at its moment ----------------------------
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """What would go to the broker (the suite runs without one): (args, eta) of each on-time task."""
+    sent: list[tuple[tuple, datetime]] = []
+    monkeypatch.setattr(reminder_deliver_task, "apply_async", lambda args, eta: sent.append((args, eta)))
+    return sent
+
+
+def test_a_reminder_due_soon_is_queued_for_its_moment_on_commit_and_a_later_one_waits_for_the_sweep(
+    user_a, published, django_capture_on_commit_callbacks, settings
+):
+    settings.REMINDER_ON_TIME_SECONDS = 600
+    soon = timezone.now() + timedelta(minutes=5)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        task_create(user=user_a, title="soon", reminders=[{"remind_at": soon}])
+        task_create(user=user_a, title="later", reminders=[{"remind_at": timezone.now() + timedelta(hours=2)}])
+    assert published == []  # nothing before the commit: the worker must find the row
+    for callback in callbacks:
+        callback()
+    assert published == [((Reminder.objects.get(task__title="soon").pk,), soon)]
+
+
+def test_a_reminder_already_due_is_queued_for_now(user_a, published, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        task = _due_now_task(user_a)
+    [(args, eta)] = published
+    assert args == (task.reminders.get().pk,) and timezone.now() - timedelta(seconds=5) < eta <= timezone.now()
+
+
+def test_moving_a_due_date_queues_the_relative_reminder_again(user_a, published, django_capture_on_commit_callbacks):
+    far = timezone.localdate() + timedelta(days=30)
+    task = task_create(user=user_a, title="moved", due_date=far, due_time=time(9, 0), reminders=[{"minutes_before": 0}])
+    soon = timezone.localtime() + timedelta(minutes=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        task_update(user=user_a, task_id=task.pk, due_date=soon.date(), due_time=time(soon.hour, soon.minute))
+    assert [args for args, _ in published] == [(task.reminders.get().pk,)]
+
+
+def test_on_time_delivery_off_queues_nothing(user_a, published, django_capture_on_commit_callbacks, settings):
+    settings.REMINDER_ON_TIME_SECONDS = 0
+    with django_capture_on_commit_callbacks(execute=True):
+        _due_now_task(user_a)
+    assert published == []
+
+
+def test_the_on_time_task_delivers_once_and_the_sweep_then_finds_nothing(user_a):
+    reminder = _due_now_task(user_a).reminders.get()
+    assert reminder_deliver_task.run(reminder.pk) is True
+    assert reminder_deliver_task.run(reminder.pk) is False
+    assert reminders_deliver_due() == 0
+    assert Notification.objects.filter(owner=user_a, reminder=reminder).count() == 1
+
+
+def test_an_on_time_task_that_runs_early_leaves_the_reminder_to_the_sweep(user_a):
+    at = timezone.now() + timedelta(minutes=5)
+    reminder = task_create(user=user_a, title="not yet", reminders=[{"remind_at": at}]).reminders.get()
+    assert reminder_deliver_task.run(reminder.pk) is False  # e.g. the reminder was moved later since
+    reminder.refresh_from_db()
+    assert reminder.delivered_at is None
+    assert reminders_deliver_due(now=at + timedelta(seconds=1)) == 1
+
+
+def test_an_on_time_task_for_a_deleted_reminder_does_nothing(user_a):
+    task = _due_now_task(user_a)
+    reminder_id = task.reminders.get().pk
+    task_delete(user=user_a, task_id=task.pk)
+    assert reminder_deliver_task.run(reminder_id) is False
+    assert not Notification.objects.exists()
+
+
+def test_a_broker_down_at_commit_keeps_the_write_and_leaves_the_reminder_to_the_sweep(
+    user_a, monkeypatch, django_capture_on_commit_callbacks, caplog
+):
+    from kombu.exceptions import OperationalError
+
+    def refuse(args, eta):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(reminder_deliver_task, "apply_async", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        task = _due_now_task(user_a)
+    assert "on-time delivery not queued" in caplog.text
+    assert reminders_deliver_due() == 1 and Notification.objects.get(owner=user_a).task_id == task.pk
