@@ -36,7 +36,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 PROTOCOL = "2025-11-25"
 
 
+_PORT_BASE = 0
+
+
 def free_port() -> int:
+    """The next port from --port-base (a fixed range shared machines can agree on), else any free one."""
+    global _PORT_BASE
+    if _PORT_BASE:
+        _PORT_BASE += 1
+        return _PORT_BASE - 1
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -138,7 +146,13 @@ def main() -> None:
         action="store_true",
         help="also measure django-mcp-server (installed by bench/djmcp into .bench-venv; mcp 1.x) doing the same work",
     )
+    parser.add_argument(
+        "--port-base", type=int, default=int(os.environ.get("BENCH_PORT_BASE", "0")),
+        help="use this port and the next ones for the servers (default: any free port; env BENCH_PORT_BASE)",
+    )
     args = parser.parse_args()
+    global _PORT_BASE
+    _PORT_BASE = args.port_base
     if args.tool != "get_task":
         args.baseline = "echo"
 

@@ -10,9 +10,15 @@ from decimal import Decimal
 from django.db.models import Sum
 from django.utils import timezone
 
+from apps.core.localcache import MISS, GenerationCache
 from apps.limits.models import UserPolicy
 
 MICRO = Decimal("1000000")  # cost counters count millionths of the price unit
+
+# The policy per user id, as user_policy_get answers it, for the MCP tools/call limit: read on
+# every call, two queries each time otherwise. Bumped whenever any policy row changes
+# (apps.limits.signals): a user's own row replaces the default as a whole.
+user_policies = GenerationCache("limit_policies", ttl_setting="LIMIT_POLICY_CACHE_SECONDS")
 
 
 def user_policy_get(*, user) -> UserPolicy:
@@ -23,6 +29,24 @@ def user_policy_get(*, user) -> UserPolicy:
             return own
     default = UserPolicy.objects.filter(user__isnull=True).order_by("pk").first()
     return default or UserPolicy()
+
+
+def user_policy_local(*, user, generation: str | None) -> UserPolicy | object:
+    """This process's copy of the user's policy under ``generation``, else MISS. No database access."""
+    return user_policies.get(str(user.pk), generation)
+
+
+def user_policy_get_cached(*, user) -> UserPolicy:
+    """user_policy_get, answered from this process's copy while no policy row has changed.
+
+    The copy is shared between threads: read it, never change it.
+    """
+    generation = user_policies.generation()  # before the database read: a change after it bumps it
+    policy = user_policy_local(user=user, generation=generation)
+    if policy is MISS:
+        policy = user_policy_get(user=user)
+        user_policies.put(str(user.pk), policy, generation)
+    return policy
 
 
 def month_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
