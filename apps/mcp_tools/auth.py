@@ -85,6 +85,11 @@ def verify_in_thread(plaintext: str) -> DjangoAccessToken | None:
     return _verify_oauth(plaintext) if plaintext.startswith(OAUTH_PREFIX) else _verify(plaintext)
 
 
+def verification_generation_key(plaintext: str) -> str:
+    """The generation verify_in_thread reads for this kind of token (to read it ahead with others)."""
+    return (verified_oauth_tokens if plaintext.startswith(OAUTH_PREFIX) else verified_tokens).key
+
+
 def verify_local(plaintext: str) -> DjangoAccessToken | None | object:
     """The verification from this process's copy, checked against the generation in local memory
     (no I/O, so no thread hop); MISS when only verify_in_thread can tell."""
