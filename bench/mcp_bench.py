@@ -147,6 +147,11 @@ def main() -> None:
         help="also measure django-mcp-server (installed by bench/djmcp into .bench-venv; mcp 1.x) doing the same work",
     )
     parser.add_argument(
+        "--no-result-cache",
+        action="store_true",
+        help="the project reads the task on every call too (TOOL_RESULT_CACHE_SECONDS=0): exactly the bare server's work",
+    )
+    parser.add_argument(
         "--port-base", type=int, default=int(os.environ.get("BENCH_PORT_BASE", "0")),
         help="use this port and the next ones for the servers (default: any free port; env BENCH_PORT_BASE)",
     )
@@ -164,6 +169,8 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         "DATABASE_URL": args.database_url or f"sqlite:///{workdir}/bench.sqlite3",
     }
+    if args.no_result_cache:
+        env["TOOL_RESULT_CACHE_SECONDS"] = "0"
     manage(env, "migrate", "--noinput", "-v", "0")
     token = manage(env, "createdemo")
     project_port, bare_port = free_port(), free_port()
@@ -243,7 +250,8 @@ def main() -> None:
     )
     database = "given URL" if args.database_url else "SQLite file"
     cache = "Redis" if os.environ.get("REDIS_URL") else "local memory"
-    print(f"# project tool: {args.tool}; database: {database}; cache: {cache}")
+    result_cache = "off (reads every call)" if args.no_result_cache else "on (get_task answered from the per-user cache)"
+    print(f"# project tool: {args.tool}; database: {database}; cache: {cache}; tool result cache: {result_cache}")
     print("| concurrency | server | req/s | p50 ms | p95 ms | errors |")
     print("|---|---|---|---|---|---|")
     project = names[0]
