@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -168,6 +169,7 @@ def main() -> None:
         "DJANGO_DEBUG": "false",
         "LOG_LEVEL": "WARNING",
         "DATABASE_URL": args.database_url or f"sqlite:///{workdir}/bench.sqlite3",
+        "DJMCP_DATABASE": f"{workdir}/djmcp.sqlite3",  # removed with the directory at the end
     }
     if args.no_result_cache:
         env["TOOL_RESULT_CACHE_SECONDS"] = "0"
@@ -239,6 +241,7 @@ def main() -> None:
             process.terminate()
         for process in processes:
             process.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
 
     print(
         f"# tools/call over HTTP ({PROTOCOL}, stateless, JSON), {args.requests} requests per row "
