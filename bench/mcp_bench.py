@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -36,7 +37,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 PROTOCOL = "2025-11-25"
 
 
+_PORT_BASE = 0
+
+
 def free_port() -> int:
+    """The next port from --port-base (a fixed range shared machines can agree on), else any free one."""
+    global _PORT_BASE
+    if _PORT_BASE:
+        _PORT_BASE += 1
+        return _PORT_BASE - 1
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -138,7 +147,18 @@ def main() -> None:
         action="store_true",
         help="also measure django-mcp-server (installed by bench/djmcp into .bench-venv; mcp 1.x) doing the same work",
     )
+    parser.add_argument(
+        "--no-result-cache",
+        action="store_true",
+        help="the project reads the task on every call too (TOOL_RESULT_CACHE_SECONDS=0): exactly the bare server's work",
+    )
+    parser.add_argument(
+        "--port-base", type=int, default=int(os.environ.get("BENCH_PORT_BASE", "0")),
+        help="use this port and the next ones for the servers (default: any free port; env BENCH_PORT_BASE)",
+    )
     args = parser.parse_args()
+    global _PORT_BASE
+    _PORT_BASE = args.port_base
     if args.tool != "get_task":
         args.baseline = "echo"
 
@@ -149,7 +169,10 @@ def main() -> None:
         "DJANGO_DEBUG": "false",
         "LOG_LEVEL": "WARNING",
         "DATABASE_URL": args.database_url or f"sqlite:///{workdir}/bench.sqlite3",
+        "DJMCP_DATABASE": f"{workdir}/djmcp.sqlite3",  # removed with the directory at the end
     }
+    if args.no_result_cache:
+        env["TOOL_RESULT_CACHE_SECONDS"] = "0"
     manage(env, "migrate", "--noinput", "-v", "0")
     token = manage(env, "createdemo")
     project_port, bare_port = free_port(), free_port()
@@ -218,6 +241,7 @@ def main() -> None:
             process.terminate()
         for process in processes:
             process.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
 
     print(
         f"# tools/call over HTTP ({PROTOCOL}, stateless, JSON), {args.requests} requests per row "
@@ -229,7 +253,8 @@ def main() -> None:
     )
     database = "given URL" if args.database_url else "SQLite file"
     cache = "Redis" if os.environ.get("REDIS_URL") else "local memory"
-    print(f"# project tool: {args.tool}; database: {database}; cache: {cache}")
+    result_cache = "off (reads every call)" if args.no_result_cache else "on (get_task answered from the per-user cache)"
+    print(f"# project tool: {args.tool}; database: {database}; cache: {cache}; tool result cache: {result_cache}")
     print("| concurrency | server | req/s | p50 ms | p95 ms | errors |")
     print("|---|---|---|---|---|---|")
     project = names[0]

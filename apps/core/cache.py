@@ -28,7 +28,7 @@ from django.conf import settings
 from django.core.cache import cache as l2
 from django.db import transaction
 
-from apps.core.localcache import MISS, bump_generation, read_generation
+from apps.core.localcache import MISS, bump_generation, prefetched_generations, read_generation
 from apps.core.outage import cache_outage
 
 logger = logging.getLogger(__name__)
@@ -142,11 +142,14 @@ class TwoLevelCache:
     def _versions(keys: list[str]) -> list[str] | None:
         if not keys:
             return []
-        try:
-            found = l2.get_many(keys)
-        except Exception as exc:
-            cache_outage.failed(exc, fail_fast=False)
-            return None
+        prefetched = prefetched_generations()
+        found = {key: prefetched[key] for key in keys if key in prefetched}
+        if len(found) < len(keys):
+            try:
+                found.update(l2.get_many([key for key in keys if key not in found]))
+            except Exception as exc:
+                cache_outage.failed(exc, fail_fast=False)
+                return None
         versions = []
         for key in keys:
             value = found.get(key)

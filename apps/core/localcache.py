@@ -15,10 +15,13 @@ A cache that fails (Redis down) only costs the speed-up: every read goes to the 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
@@ -98,12 +101,49 @@ class GenerationCache:
             self._entries.clear()
 
 
+# Generations read ahead in one round trip for a short stretch of code (apps.mcp_tools: one MCP
+# call's worker-thread hop reads two or three of them, each a Redis round trip otherwise).
+_prefetched: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("generations_prefetched", default=None)
+
+
+@contextlib.contextmanager
+def generations_prefetched(keys: Iterable[str]) -> Iterator[None]:
+    """Inside: read_generation answers these keys from one ``get_many`` made on entry.
+
+    Reading a generation earlier than needed is safe (a change after the read bumps it, and
+    whatever was read under the old one is dropped); a bump inside drops the key from here, so
+    code after it reads the new one. Keys not found (first use) or a failing cache fall back to
+    the ordinary reads.
+    """
+    if reads_are_local():
+        yield  # nothing to save: every read stays in process memory
+        return
+    try:
+        found = {key: value for key, value in cache.get_many(list(keys)).items() if value is not None}
+    except Exception as exc:
+        cache_outage.failed(exc, fail_fast=False)
+        found = {}
+    reset = _prefetched.set(found)
+    try:
+        yield
+    finally:
+        _prefetched.reset(reset)
+
+
+def prefetched_generations() -> dict[str, str]:
+    """The generations read ahead for the code running now (empty outside generations_prefetched)."""
+    return _prefetched.get() or {}
+
+
 def read_generation(key: str) -> str | None:
     """The generation stored under ``key`` (created on first use); None when the cache fails.
 
     Shared by every per-process copy here and by the two-level cache (apps.core.cache), whose
     per-user data versions are generations too.
     """
+    prefetched = _prefetched.get()
+    if prefetched and key in prefetched:
+        return prefetched[key]
     try:
         value = cache.get(key)
         if value is None:
@@ -117,6 +157,9 @@ def read_generation(key: str) -> str | None:
 
 def bump_generation(key: str) -> bool:
     """A new generation under ``key``: every copy tagged with the old one is dropped. False if the cache failed."""
+    prefetched = _prefetched.get()
+    if prefetched:
+        prefetched.pop(key, None)  # read it again from here on
     try:
         cache.set(key, uuid.uuid4().hex, timeout=None)
     except Exception as exc:

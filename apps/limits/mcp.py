@@ -2,52 +2,39 @@
 
 from __future__ import annotations
 
-import json
-
+from apps.core.localcache import MISS, reads_are_local
+from apps.limits import limiter
+from apps.limits.selectors import user_policies, user_policy_get_cached, user_policy_local
 from apps.limits.services import RateLimited, user_request_check
 
-
-def _tool_calls(body: bytes) -> int:
-    try:
-        parsed = json.loads(body)
-    except (ValueError, RecursionError):
-        return 0
-    messages = parsed if isinstance(parsed, list) else [parsed]
-    return sum(1 for m in messages if isinstance(m, dict) and m.get("method") == "tools/call")
+Refusal = tuple[str, dict[str, str]]  # the 429's message and headers
 
 
-def _user_for(authorization: str | None):
-    if not authorization or not authorization[:7].lower() == "bearer ":
-        return None
-    from apps.keys.selectors import access_token_authenticate_cached
-    from apps.oauth.selectors import oauth_token_authenticate
-    from apps.oauth.tokens import ACCESS_PREFIX as OAUTH_PREFIX
+def mcp_call_refusal(*, user, calls: int) -> Refusal | None:
+    """(message, headers) for a 429 when the user is past their tools/call limit, else None.
 
-    plaintext = authorization[7:].strip()
-    if not plaintext or len(plaintext) > 200:
-        return None
-    # Personal tokens and OAuth tokens alike: the limit is the user's, whatever client they connect.
-    if plaintext.startswith(OAUTH_PREFIX):
-        token = oauth_token_authenticate(plaintext=plaintext)
-    else:
-        token = access_token_authenticate_cached(plaintext=plaintext)
-    return token.user if token is not None else None
-
-
-def mcp_call_refusal(authorization: str | None, body: bytes) -> tuple[str, dict[str, str]] | None:
-    """(message, headers) for a 429 when the token's user is past their tools/call limit, else None.
-
-    Runs in a worker thread (it may read the database). An unknown token is left to the SDK's 401.
+    Counts ``calls`` calls (a batch may hold several). Runs in a worker thread: it may read the
+    database (the policy, and the audit row of a refusal) and the shared limiter store (Redis).
     """
-    calls = _tool_calls(body)
-    if not calls:
+    if user is None or calls <= 0:
         return None
-    user = _user_for(authorization)
-    if user is None:
-        return None
+    policy = user_policy_get_cached(user=user)
     try:
         for _ in range(calls):
-            user_request_check(user=user, kind="mcp_calls")
+            user_request_check(user=user, kind="mcp_calls", policy=policy)
     except RateLimited as exc:
         return exc.message, exc.headers
+    return None
+
+
+def mcp_call_refusal_local(*, user, calls: int) -> Refusal | None | object:
+    """mcp_call_refusal decided without any I/O, so on the event loop: None when no limit applies
+    to the user (this process's copy of their policy says so); MISS when it must go to a thread."""
+    if user is None or calls <= 0:
+        return None
+    if not reads_are_local() or limiter.shared():
+        return MISS
+    policy = user_policy_local(user=user, generation=user_policies.generation())
+    if policy is MISS or policy.mcp_calls_per_minute is not None:
+        return MISS  # a limit to count (and maybe a refusal to audit): in a thread
     return None

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from apps.limits import limiter
-from apps.limits.selectors import MICRO, day_bounds, month_bounds, usage_sum, user_policy_get
+from apps.limits.selectors import MICRO, day_bounds, month_bounds, usage_sum, user_policy_get_cached
 
 
 @dataclass
@@ -65,7 +65,7 @@ def _cost_micro(tokens_in: int, tokens_out: int, provider) -> int:
 def quotas_for(*, user, provider, policy=None) -> list[Quota]:
     if not provider.needs_key:
         return []
-    policy = policy or user_policy_get(user=user)
+    policy = policy or user_policy_get_cached(user=user)
     month_start, month_end = month_bounds()
     day_start, day_end = day_bounds()
     month, day = f"{month_start:%Y-%m}", f"{day_start:%Y-%m-%d}"

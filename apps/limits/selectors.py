@@ -10,26 +10,50 @@ from decimal import Decimal
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from apps.core.localcache import MISS, GenerationCache
 from apps.core.request_context import request_memo
 from apps.limits.models import UserPolicy
 
 MICRO = Decimal("1000000")  # cost counters count millionths of the price unit
 
+# The policy per user id, as user_policy_get answers it, for the request limits and quotas: read on
+# every call, two queries each time otherwise. Bumped whenever any policy row changes
+# (apps.limits.signals): a user's own row replaces the default as a whole.
+user_policies = GenerationCache("limit_policies", ttl_setting="LIMIT_POLICY_CACHE_SECONDS")
+
 
 def user_policy_get(*, user) -> UserPolicy:
     """The user's own policy row if there is one (it wins as a whole), else the default row."""
     user_id = getattr(user, "pk", None) if user is not None else None
-    memo = request_memo()  # read once per request (the request limit, then the turn's quotas)
-    key = f"limits.user_policy:{user_id}"
-    if memo is not None and key in memo:
-        return memo[key]
     rows = UserPolicy.objects.filter(user__isnull=True)
     if user_id:
         # One query: the user's row sorts before the default rows.
         rows = UserPolicy.objects.filter(Q(user_id=user_id) | Q(user__isnull=True))
-    policy = rows.order_by(F("user_id").asc(nulls_last=True), "pk").first() or UserPolicy()
+    return rows.order_by(F("user_id").asc(nulls_last=True), "pk").first() or UserPolicy()
+
+
+def user_policy_local(*, user, generation: str | None) -> UserPolicy | object:
+    """This process's copy of the user's policy under ``generation``, else MISS. No database access."""
+    return user_policies.get(str(user.pk), generation)
+
+
+def user_policy_get_cached(*, user) -> UserPolicy:
+    """user_policy_get, answered from this process's copy while no policy row has changed.
+
+    Within one request it is read once (the request limit, then the turn's quotas reuse it).
+    The copy is shared between threads: read it, never change it.
+    """
+    memo = request_memo()
+    memo_key = f"limits.user_policy:{getattr(user, 'pk', None)}"
+    if memo is not None and memo_key in memo:
+        return memo[memo_key]
+    generation = user_policies.generation()  # before the database read: a change after it bumps it
+    policy = user_policy_local(user=user, generation=generation)
+    if policy is MISS:
+        policy = user_policy_get(user=user)
+        user_policies.put(str(user.pk), policy, generation)
     if memo is not None:
-        memo[key] = policy
+        memo[memo_key] = policy
     return policy
 
 

@@ -9,7 +9,7 @@ import time
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError
 from apps.limits import limiter
-from apps.limits.selectors import user_policy_get
+from apps.limits.selectors import user_policy_get_cached
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +44,14 @@ def rate_headers(*, name: str, limit: int, remaining: int, reset: float, window:
     }
 
 
-def user_request_check(*, user, kind: str) -> dict[str, str] | None:
+def user_request_check(*, user, kind: str, policy=None) -> dict[str, str] | None:
     """Count one request of ``kind`` for the user. Headers to send on success (None: no limit applies);
-    raises RateLimited (429) when the user's limit is reached. Fails open when the store is unreachable."""
+    raises RateLimited (429) when the user's limit is reached. Fails open when the store is unreachable.
+
+    ``policy``: the user's policy when the caller has it already (default: read now)."""
     if user is None or not getattr(user, "is_authenticated", False):
         return None
-    limit = getattr(user_policy_get(user=user), KINDS[kind])
+    limit = getattr(policy or user_policy_get_cached(user=user), KINDS[kind])
     if limit is None:
         return None
     name = kind.replace("_", "-")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from typing import Any
 
 from mcp.server.auth.provider import AccessToken as SdkAccessToken
@@ -75,24 +78,68 @@ def _verify_oauth(plaintext: str) -> DjangoAccessToken | None:
     return _oauth_sdk_token(plaintext, token)
 
 
+def verify_in_thread(plaintext: str) -> DjangoAccessToken | None:
+    """The token's verification, reading the database (or a remote cache) as needed: a worker thread."""
+    if not plaintext or len(plaintext) > 200:
+        return None
+    return _verify_oauth(plaintext) if plaintext.startswith(OAUTH_PREFIX) else _verify(plaintext)
+
+
+def verification_generation_key(plaintext: str) -> str:
+    """The generation verify_in_thread reads for this kind of token (to read it ahead with others)."""
+    return (verified_oauth_tokens if plaintext.startswith(OAUTH_PREFIX) else verified_tokens).key
+
+
+def verify_local(plaintext: str) -> DjangoAccessToken | None | object:
+    """The verification from this process's copy, checked against the generation in local memory
+    (no I/O, so no thread hop); MISS when only verify_in_thread can tell."""
+    if not plaintext or len(plaintext) > 200:
+        return None
+    if not reads_are_local():
+        return MISS
+    if plaintext.startswith(OAUTH_PREFIX):
+        cached = oauth_token_verified_local(plaintext=plaintext, generation=verified_oauth_tokens.generation())
+        if cached is MISS:
+            return MISS
+        return None if cached is None else _oauth_sdk_token(plaintext, cached)
+    cached = access_token_verified(plaintext=plaintext, generation=verified_tokens.generation())
+    if cached is MISS:
+        return MISS
+    return None if cached is None else _sdk_token(plaintext, cached)
+
+
+# One HTTP request's verifications (plaintext -> result): /mcp's own checks before the SDK
+# (scope, tools/call limit) verify the token, and the SDK's auth middleware asks again for the
+# same request. Never shared between requests, so a revocation still applies to the next one.
+_request_verifications: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "mcp_request_verifications", default=None
+)
+
+
+@contextlib.contextmanager
+def verifications_for_this_request() -> Iterator[None]:
+    reset = _request_verifications.set({})
+    try:
+        yield
+    finally:
+        _request_verifications.reset(reset)
+
+
+def remember_verification(plaintext: str, token: DjangoAccessToken | None) -> None:
+    memo = _request_verifications.get()
+    if memo is not None:
+        memo[plaintext] = token
+
+
 class AccessTokenVerifier:
     """Maps `Authorization: Bearer tda_…` to the token's user; None (→ 401) when missing, revoked or expired."""
 
     async def verify_token(self, token: str) -> DjangoAccessToken | None:
-        if not token or len(token) > 200:
-            return None
-        if token.startswith(OAUTH_PREFIX):
-            return await self._verify_oauth(token)
-        if reads_are_local():
-            # This process's copy, checked against the generation in local memory: no thread hop.
-            cached = access_token_verified(plaintext=token, generation=verified_tokens.generation())
-            if cached is not MISS:
-                return None if cached is None else _sdk_token(token, cached)
-        return await run_db(None, _verify, token)  # a worker thread (database, or a remote cache)
-
-    async def _verify_oauth(self, token: str) -> DjangoAccessToken | None:
-        if reads_are_local():
-            cached = oauth_token_verified_local(plaintext=token, generation=verified_oauth_tokens.generation())
-            if cached is not MISS:
-                return None if cached is None else _oauth_sdk_token(token, cached)
-        return await run_db(None, _verify_oauth, token)
+        memo = _request_verifications.get()
+        if memo is not None and token in memo:
+            return memo[token]  # verified earlier in this same request
+        verified = verify_local(token)
+        if verified is MISS:
+            verified = await run_db(None, verify_in_thread, token)  # a worker thread (database, or a remote cache)
+        remember_verification(token, verified)
+        return verified

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -33,8 +34,17 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSI
 
 from apps.core.parsers import json_depth
 from apps.core.request_context import RequestContext, reset_request_context, set_request_context
-from apps.limits.mcp import mcp_call_refusal
-from apps.mcp_tools.auth import AccessTokenVerifier
+from apps.core.localcache import MISS, generations_prefetched
+from apps.limits.mcp import Refusal, mcp_call_refusal, mcp_call_refusal_local
+from apps.limits.selectors import user_policies
+from apps.mcp_tools.auth import (
+    DjangoAccessToken,
+    remember_verification,
+    verification_generation_key,
+    verifications_for_this_request,
+    verify_in_thread,
+    verify_local,
+)
 from apps.mcp_tools.db import close_worker_connections, run_db
 from apps.mcp_tools.server import get_server, sync_registry_at_startup, tool_scope_problem
 
@@ -180,21 +190,57 @@ def _called_tools(body: bytes) -> list[str]:
     return names
 
 
-async def _missing_scope(scope: dict[str, Any], body: bytes) -> str | None:
-    """The scope an OAuth token lacks for a tool it calls (403 then, so the client can step up), else None."""
-    names = _called_tools(body)
-    if not names:
+def _bearer(authorization: str | None) -> str | None:
+    if not authorization or not authorization[:7].lower() == "bearer ":
         return None
-    authorization = _header(scope, b"authorization") or ""
-    if not authorization[:7].lower() == "bearer ":
-        return None  # the SDK answers 401
-    token = await AccessTokenVerifier().verify_token(authorization[7:].strip())
+    return authorization[7:].strip()
+
+
+def _scope_missing(token: DjangoAccessToken | None, names: list[str]) -> str | None:
+    """The scope an OAuth token lacks for a tool it calls, else None (personal tokens have every scope)."""
     if token is None or token.oauth_application_id is None:
-        return None  # invalid (the SDK's 401) or a personal token (every scope)
+        return None
     for name in names:
         if (needed := tool_scope_problem(name, frozenset(token.scopes))) is not None:
             return needed
     return None
+
+
+def _tool_call_checks_in_thread(plaintext: str, names: list[str]) -> tuple[Any, str | None, Refusal | None]:
+    # With Redis, the token's and the policies' generations in one round trip instead of two.
+    with generations_prefetched([verification_generation_key(plaintext), user_policies.key]):
+        token = verify_in_thread(plaintext)
+        missing = _scope_missing(token, names)
+        if token is None or missing is not None:
+            return token, missing, None
+        return token, None, mcp_call_refusal(user=token.user, calls=len(names))
+
+
+async def _tool_call_checks(scope: dict[str, Any], body: bytes) -> tuple[str | None, Refusal | None]:
+    """For tools/call: the scope an OAuth token lacks (403, so the client can step up), else the
+    user's tools/call limit refusing (429); (None, None) to go on.
+
+    The token is verified once here; the SDK's auth middleware gets the same answer for this
+    request (apps.mcp_tools.auth). Decided on the event loop when this process's copies can
+    tell (the embedded default), else in one worker-thread hop for all three checks.
+    """
+    names = _called_tools(body)
+    if not names:
+        return None, None
+    plaintext = _bearer(_header(scope, b"authorization"))
+    if plaintext is None:
+        return None, None  # the SDK answers 401
+    token = verify_local(plaintext)
+    if token is MISS:
+        token, missing, refusal = await run_db(None, _tool_call_checks_in_thread, plaintext, names)
+    else:
+        missing, refusal = _scope_missing(token, names), None
+        if token is not None and missing is None:
+            refusal = mcp_call_refusal_local(user=token.user, calls=len(names))
+            if refusal is MISS:
+                refusal = await run_db(None, functools.partial(mcp_call_refusal, user=token.user, calls=len(names)))
+    remember_verification(plaintext, token)
+    return missing, refusal
 
 
 async def _send_insufficient_scope(send, needed: str) -> None:
@@ -283,6 +329,10 @@ class McpHttpApp:
         if apps is None:
             await _send_json(send, 503, "service_unavailable", "The MCP endpoint is not started.")
             return
+        with verifications_for_this_request():
+            await self._serve(apps, scope, receive, send)
+
+    async def _serve(self, apps, scope, receive, send) -> None:
         app = apps[0]
         if scope.get("path", "").rstrip("/") == MCP_PATH:
             checked = await self._checked_post(scope, receive, send)
@@ -341,14 +391,11 @@ class McpHttpApp:
         if problem is not None:
             await _send_rpc_error(send, 400, *problem)
             return None
-        missing = await _missing_scope(scope, body)
+        missing, refusal = await _tool_call_checks(scope, body)
         if missing is not None:
             await _send_insufficient_scope(send, missing)
             return None
-        refusal = None
-        if b"tools/call" in body:  # the user's tools/call limit (apps.limits.mcp), a 429 before the SDK
-            refusal = await run_db(None, mcp_call_refusal, _header(scope, b"authorization"), body)
-        if refusal is not None:
+        if refusal is not None:  # the user's tools/call limit (apps.limits.mcp), a 429 before the SDK
             message, headers = refusal
             hdrs = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
             await _send_rpc_error(send, 429, INVALID_REQUEST, message, headers=hdrs)

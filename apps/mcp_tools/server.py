@@ -38,7 +38,8 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.observability import observe_tool_call
 from apps.core.errors import ApplicationError, PermissionDenied
-from apps.core.cache import digest
+from apps.core.cache import digest, user_data_version_key
+from apps.core.localcache import generations_prefetched
 from apps.core.fields import NO_NUL_PATTERN
 from apps.mcp_tools.auth import AccessTokenVerifier, DjangoAccessToken
 from apps.mcp_tools.context import (
@@ -56,7 +57,7 @@ from apps.mcp_tools.context import (
 from apps.mcp_tools.db import run_db
 from apps.mcp_tools.features import FeaturesMixin, log_to_client, set_log_level
 from apps.mcp_tools.registry import ToolSpec, registered_prompts, registered_resources, registered_tools
-from apps.mcp_tools.selectors import tool_enabled, tool_states_or_defaults
+from apps.mcp_tools.selectors import registry_snapshot, tool_enabled, tool_states_or_defaults
 
 logger = logging.getLogger(__name__)
 protocol_logger = logging.getLogger("apps.mcp_tools.protocol")
@@ -185,6 +186,15 @@ def _audit(call: ToolCall, outcome: str, error_code: str = "", *, action: str = 
 
 
 def _run_tool(fn: Callable[..., Any], call: ToolCall, kwargs: dict[str, Any]) -> Any:
+    # The registry's generation and the caller's data version (the result cache's) in one round trip.
+    keys = [registry_snapshot.key]
+    if (user_id := getattr(call.principal.user, "pk", None)) is not None:
+        keys.append(user_data_version_key(user_id))
+    with generations_prefetched(keys):
+        return _run_tool_checked(fn, call, kwargs)
+
+
+def _run_tool_checked(fn: Callable[..., Any], call: ToolCall, kwargs: dict[str, Any]) -> Any:
     # The registry check shares the tool's thread hop: one fewer per call.
     if not tool_enabled(call.tool):
         _audit(call, AuditEvent.Outcome.DENIED, "tool_disabled")

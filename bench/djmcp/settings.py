@@ -17,7 +17,19 @@ INSTALLED_APPS = [
 ]
 MIDDLEWARE = []
 ROOT_URLCONF = "djmcp.urls"
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["DJMCP_DATABASE"]}}
+# The project's own SQLite settings (config/settings/base.py) unless DJMCP_SQLITE_DEFAULTS=1: the same
+# database work means the same journal too (Django's default journal fsyncs every commit).
+_PROJECT_SQLITE = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+    "transaction_mode": "IMMEDIATE",
+}
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ["DJMCP_DATABASE"],
+        "OPTIONS": {} if os.environ.get("DJMCP_SQLITE_DEFAULTS") == "1" else _PROJECT_SQLITE,
+    }
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 DJANGO_MCP_GLOBAL_SERVER_CONFIG = {"name": "djmcp-bench", "stateless": True}

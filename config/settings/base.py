@@ -400,6 +400,8 @@ ACCESS_TOKEN_TOUCH_INTERVAL_SECONDS = 60
 # (Redis); the TTL only bounds changes made behind the ORM's back. 0 turns the copies off.
 ACCESS_TOKEN_CACHE_SECONDS = env.int("ACCESS_TOKEN_CACHE_SECONDS", default=30)
 MCP_REGISTRY_CACHE_SECONDS = env.int("MCP_REGISTRY_CACHE_SECONDS", default=30)
+# The same for the limit policy a tools/call is counted under (apps.limits.selectors.user_policies).
+LIMIT_POLICY_CACHE_SECONDS = env.int("LIMIT_POLICY_CACHE_SECONDS", default=30)
 # The two-level cache (apps.core.cache, README "The cache"): L1 in each process in front of L2
 # (the cache above). Answers are cached only for providers whose `answer_cache` allows it, for
 # that provider's TTL; tool results until the user's next task write, at most this long.

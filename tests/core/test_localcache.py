@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import time
+from unittest.mock import patch
 
 from django.core.cache import caches
 from django.test import override_settings
 
-from apps.core.localcache import MISS, GenerationCache, reads_are_local
+from apps.core.localcache import MISS, GenerationCache, generations_prefetched, prefetched_generations, reads_are_local
 from tests.services import require_redis
 
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "localcache-tests"}}
@@ -114,4 +115,40 @@ def test_two_processes_sharing_redis_see_each_others_bumps():
         process_b.bump()  # e.g. the admin, in another process, revoked a token
         assert process_a.get("token", process_a.generation()) is MISS
         assert not reads_are_local()
+    caches.close_all()
+
+
+def test_generations_read_ahead_answer_in_one_round_trip_and_a_bump_inside_is_seen():
+    require_redis()
+    redis_cache = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": f"localcache-test-{time.monotonic_ns()}",
+        }
+    }
+    with override_settings(CACHES=redis_cache, ACCESS_TOKEN_CACHE_SECONDS=30):
+        caches.close_all()
+        tokens, policies, elsewhere = _copies("tokens"), _copies("policies"), _copies("elsewhere")
+        before = tokens.generation(), policies.generation()
+        reads = []
+        real_get = caches["default"].get
+        with patch.object(caches["default"], "get", side_effect=lambda *a, **k: reads.append(a[0]) or real_get(*a, **k)):
+            with generations_prefetched([tokens.key, policies.key]):
+                assert (tokens.generation(), policies.generation()) == before
+                assert reads == []  # both from the one get_many on entry
+                tokens.bump()  # e.g. a write inside the same hop
+                assert tokens.generation() not in (None, before[0])  # read again, not the stale copy
+                assert elsewhere.generation()  # a key not read ahead: an ordinary read
+                assert elsewhere.key in reads and policies.key not in reads
+        assert tokens.generation() != before[0] and prefetched_generations() == {}
+    caches.close_all()
+
+
+@override_settings(CACHES=BROKEN_REDIS, ACCESS_TOKEN_CACHE_SECONDS=30)
+def test_generations_read_ahead_from_a_failing_cache_fall_back_to_no_copies(caplog):
+    caches.close_all()
+    copies = _copies()
+    with generations_prefetched([copies.key]):
+        assert copies.generation() is None  # as without the read-ahead: no copies, no error
     caches.close_all()

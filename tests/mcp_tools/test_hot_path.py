@@ -1,4 +1,4 @@
-"""The per-call shortcuts of /mcp keep their promises: a change to a token, a user or a tool applies at once."""
+"""The per-call shortcuts of /mcp keep their promises: a change to a token, a user, a tool or a limit policy applies at once."""
 
 from __future__ import annotations
 
@@ -12,14 +12,18 @@ from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
+from apps.core.localcache import MISS, reads_are_local
 from apps.keys.models import AccessToken
 from apps.keys.selectors import access_token_authenticate_cached, verified_tokens
 from apps.keys.services import access_token_create, access_token_revoke
+from apps.limits.mcp import mcp_call_refusal_local
+from apps.limits.models import UserPolicy
+from apps.limits.selectors import user_policy_get_cached
 from apps.mcp_tools.db import database_threads
 from apps.mcp_tools.models import ToolRegistration
 from apps.mcp_tools.selectors import tool_enabled
 from apps.mcp_tools.services import tool_registry_sync
-from tests.factories import make_user
+from tests.factories import make_task, make_token, make_user
 from tests.mcp_tools.test_http import ACCEPT, INITIALIZE
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -125,3 +129,49 @@ def test_the_asgi_module_sets_the_switch_interval():
     import config.asgi  # noqa: F401
 
     assert sys.getswitchinterval() == pytest.approx(settings.PYTHON_SWITCH_INTERVAL_SECONDS)
+
+
+def _get_task(url: str, token: str, task_id: int) -> httpx2.Response:
+    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get_task", "arguments": {"task_id": task_id}}}
+    headers = {**ACCEPT, "Authorization": f"Bearer {token}", "Mcp-Protocol-Version": "2025-11-25"}
+    return httpx2.post(f"{url}/mcp", json=message, headers=headers, timeout=10)
+
+
+def test_a_tools_call_with_a_token_revoked_a_moment_ago_is_refused(live_server_url):
+    # tools/call has its own checks before the SDK (scope, limit): they and the SDK share one verification per request.
+    user = make_user("caller")
+    created = access_token_create(user=user, name="t")
+    task = make_task(user, title="mine")
+    assert _get_task(live_server_url, created.plaintext, task.pk).status_code == 200
+    assert _get_task(live_server_url, created.plaintext, task.pk).status_code == 200  # from the copies
+    access_token_revoke(user=user, token_id=created.token.pk)
+    refused = _get_task(live_server_url, created.plaintext, task.pk)
+    assert refused.status_code == 401
+    assert "mine" not in refused.text
+
+
+def test_a_limit_set_after_unlimited_calls_applies_to_the_very_next_tools_call(live_server_url):
+    user = make_user("limited-later")
+    token = make_token(user)
+    task = make_task(user, title="mine")
+    assert [_get_task(live_server_url, token, task.pk).status_code for _ in range(3)] == [200, 200, 200]
+    UserPolicy.objects.create(user=user, mcp_calls_per_minute=1)  # the copied "no limit" must go at once
+    assert [_get_task(live_server_url, token, task.pk).status_code for _ in range(2)] == [200, 429]
+    policy = UserPolicy.objects.get(user=user)
+    policy.mcp_calls_per_minute = None
+    policy.save()
+    assert _get_task(live_server_url, token, task.pk).status_code == 200
+
+
+def test_the_policy_copy_costs_no_query_and_follows_every_policy_save(django_assert_num_queries):
+    user = make_user("policy-copy")
+    assert mcp_call_refusal_local(user=user, calls=1) is MISS  # nothing copied yet: to a thread
+    assert user_policy_get_cached(user=user).mcp_calls_per_minute is None
+    with django_assert_num_queries(0):
+        assert user_policy_get_cached(user=user).mcp_calls_per_minute is None
+        # No limit: decided on the event loop where the generation is in local memory (else one thread hop, for Redis).
+        assert mcp_call_refusal_local(user=user, calls=1) is (None if reads_are_local() else MISS)
+    UserPolicy.objects.update_or_create(user=None, defaults={"mcp_calls_per_minute": 5})  # the default row
+    assert mcp_call_refusal_local(user=user, calls=1) is MISS
+    assert user_policy_get_cached(user=user).mcp_calls_per_minute == 5
+    assert mcp_call_refusal_local(user=user, calls=1) is MISS  # a limit to count: in a thread
