@@ -86,6 +86,36 @@ def audit_record(
     metadata: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Store one audit event; request id and client ip come from the current request context."""
+    event = _audit_event(
+        actor=actor, action=action, target=target, target_type=target_type, target_id=target_id, outcome=outcome,
+        metadata=metadata,
+    )  # fmt: skip
+    event.save(force_insert=True)
+    return event
+
+
+def audit_record_many(entries: list[dict[str, Any]]) -> list[AuditEvent]:
+    """Store several audit events (each given as audit_record's arguments) with one INSERT.
+
+    For a transaction that writes several at once (a chat turn: an event per provider attempt
+    and the turn's own): the rows, hashes and context are exactly what audit_record stores.
+    """
+    if not entries:
+        return []
+    return AuditEvent.objects.bulk_create([_audit_event(**entry) for entry in entries])
+
+
+def _audit_event(
+    *,
+    actor: Any | None,
+    action: str,
+    target: models.Model | None = None,
+    target_type: str = "",
+    target_id: Any = "",
+    outcome: str = AuditEvent.Outcome.SUCCESS,
+    metadata: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """An unsaved audit event with its row hash."""
     if target is not None:
         target_type = target_type or target._meta.label_lower
         target_id = target_id or target.pk
@@ -104,7 +134,7 @@ def audit_record(
         "metadata": clean,
         "created_at": timezone.now(),
     }
-    return AuditEvent.objects.create(actor=user, row_hash=row_hash(**fields), **fields)
+    return AuditEvent(actor=user, row_hash=row_hash(**fields), **fields)
 
 
 def audit_limit_hit(*, user, limit: str, scope: str = "", metadata: dict[str, Any] | None = None) -> AuditEvent:
@@ -125,9 +155,23 @@ def audit_limit_hit(*, user, limit: str, scope: str = "", metadata: dict[str, An
 
 def usage_record(*, user, provider: str, model: str, input_tokens: int, output_tokens: int, cost, **extra):
     """Store the usage of one model call (inside the caller's transaction)."""
+    record = _usage(user=user, provider=provider, model=model, input_tokens=input_tokens, output_tokens=output_tokens,
+                    cost=cost, **extra)  # fmt: skip
+    record.save(force_insert=True)
+    return record
+
+
+def usage_record_many(entries: list[dict[str, Any]]) -> list:
+    """Store the usage of several model calls (each given as usage_record's arguments) with one INSERT."""
     from apps.audit.models import UsageRecord
 
-    return UsageRecord.objects.create(
+    return UsageRecord.objects.bulk_create([_usage(**entry) for entry in entries]) if entries else []
+
+
+def _usage(*, user, provider: str, model: str, input_tokens: int, output_tokens: int, cost, **extra):
+    from apps.audit.models import UsageRecord
+
+    return UsageRecord(
         user=user,
         provider=provider,
         model=model,

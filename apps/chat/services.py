@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.audit.services import audit_record, usage_record
+from apps.audit.services import audit_record, audit_record_many, usage_record_many
 from apps.chat.models import Conversation, Message
 from apps.chat.selectors import conversation_get
 from apps.core.errors import Conflict, ValidationFailed
@@ -456,8 +456,9 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
     if released:
         transaction.on_commit(lambda: setattr(turn, "released", True))
     # Every attempt, failed, retried or skipped ones too, so usage and health show what really happened.
-    for record in session.records:
-        usage_record(
+    # Usage rows and audit events go in with one INSERT each (a round trip per row before).
+    usage_record_many([
+        dict(
             user=user,
             provider=record.provider,
             model=record.model,
@@ -476,8 +477,11 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             waited_ms=int(record.waited_seconds * 1000),
             operator_key=record.operator_key,
         )
-        # One audit event per attempt too: the trail alone accounts for every call, its tokens and cost.
-        audit_record(
+        for record in session.records
+    ])  # fmt: skip
+    # One audit event per attempt too: the trail alone accounts for every call, its tokens and cost.
+    events = [
+        dict(
             actor=user,
             action="provider.attempt",
             target_type="providers.providerconfig",
@@ -485,8 +489,10 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             outcome=_ATTEMPT_OUTCOME.get(record.outcome, "failure"),
             metadata={**record.as_dict(), "conversation_id": conversation.pk},
         )
-    for event in session.events:
-        audit_record(
+        for record in session.records
+    ]
+    events += [
+        dict(
             actor=user,
             action=event.action,
             target_type="providers.providerconfig",
@@ -494,8 +500,10 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             outcome=_EVENT_OUTCOMES.get(event.action, "success"),
             metadata={"provider": event.provider, "conversation_id": conversation.pk, **event.metadata},
         )
+        for event in session.events
+    ]
     records = session.records
-    audit_record(
+    events.append(dict(
         actor=user,
         action="chat.turn",
         target_type=conversation._meta.label_lower,
@@ -514,7 +522,8 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             **({} if exists else {"conversation_deleted": True}),
             **(_full_log(turn, rows) if settings.AUDIT_FULL_LOGGING else {}),
         },
-    )
+    ))  # fmt: skip
+    audit_record_many(events)
     return exists
 
 

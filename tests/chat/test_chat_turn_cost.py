@@ -48,11 +48,17 @@ def test_a_follow_up_turn_still_reads_its_history(keyed_user, fake_provider):
 def test_the_whole_chat_request_reads_the_limit_policy_once(keyed_user, client_a, fake_provider, django_assert_max_num_queries):
     """Over HTTP: token check, the limit policy (a process copy, else one query with the user's row
     sorting before the default; reused by the turn's quotas in the same request), then the turn.
-    23 before: the policy was read by the request limit (two queries) and again by the quotas."""
+    23 before: the policy was read by the request limit (two queries) and again by the quotas, and
+    each audit event was its own INSERT."""
     fake_provider.reply_text(OPENAI, "warm")
     assert client_a.post("/api/v1/chat/", {"message": "warm-up"}, format="json").status_code == 200
     fake_provider.reply_text(OPENAI, "Nothing is due today.")
-    with django_assert_max_num_queries(19) as captured:
+    with django_assert_max_num_queries(18) as captured:
         response = client_a.post("/api/v1/chat/", {"message": "what is due today?"}, format="json")
     assert response.status_code == 200, response.content
     assert not [q for q in captured.captured_queries if '"limits_userpolicy"' in q["sql"]]  # the warm copy
+    # The attempt's and the turn's audit events (and the usage row) go in with one INSERT each.
+    inserts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith('INSERT INTO "audit_auditevent"')]
+    assert len(inserts) == 1, inserts
+    events = AuditEvent.objects.filter(request_id=response["X-Request-ID"]).values_list("action", flat=True)
+    assert sorted(events) == ["chat.turn", "provider.attempt"]
