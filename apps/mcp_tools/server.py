@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
@@ -556,4 +556,6 @@ def sync_registry_at_startup() -> None:
     except DatabaseError as exc:
         logger.warning("MCP tool registry not synced (%s); run `manage.py migrate`", type(exc).__name__)
     finally:
-        close_old_connections()
+        # A throwaway worker thread: its connection goes now (close_old_connections would keep a
+        # healthy one for CONN_MAX_AGE, held by a thread that is about to end).
+        connections.close_all()

@@ -243,3 +243,21 @@ def test_the_write_lock_is_handed_over_in_arrival_order_and_its_wait_is_bounded(
     assert 0.15 < time.monotonic() - started < 5 and not lock._waiters  # ...and leaves the queue
     lock.release()
     assert lock.acquire(timeout=0.1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_startup_registry_sync_closes_its_throwaway_threads_connection(where):
+    """It runs once per server start on a worker thread that then ends: with connections kept for
+    CONN_MAX_AGE, a kept one would outlive its thread (and block dropping the test database)."""
+    from apps.mcp_tools.server import sync_registry_at_startup
+
+    ran: list[int] = []
+
+    def run():
+        sync_registry_at_startup()
+        ran.append(thread_number())
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(30)
+    assert ran and ran[0] in CLOSED
