@@ -12,6 +12,7 @@ import time
 
 import httpx2
 import pytest
+from django.db import connections
 
 from apps.audit.models import AuditEvent, UsageRecord
 from apps.chat.models import Conversation, Message
@@ -170,6 +171,9 @@ def test_a_plain_turn_cancelled_while_it_waits_for_mcp_still_runs_to_the_end(tra
             pass
         # The server's loop keeps running after a cancelled request; so does this one, until the turn is stored.
         assert await loop.run_in_executor(None, stored.wait, 10), "the turn was never stored"
+        # asgiref's shared sync thread outlives the test: its connection must not (the test
+        # database could not be dropped at the end of the run).
+        await sync_to_async(connections.close_all)()
 
     asyncio.run(scenario())
 
