@@ -137,7 +137,7 @@ from django.conf import settings  # noqa: E402  (needs Django set up)
 from apps.core.asgi_lanes import LaneASGIHandler  # noqa: E402
 
 # Django's handler, with request threads (and their database connections) kept between requests.
-django_application = LaneASGIHandler(settings.REQUEST_THREADS)
+django_application = LaneASGIHandler(settings.REQUEST_THREADS, settings.REQUEST_THREAD_WAIT_SECONDS)
 
 if settings.PYTHON_SWITCH_INTERVAL_SECONDS > 0:
     # The event loop and the worker threads (Django's sync views, MCP database calls) share the GIL.

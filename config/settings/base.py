@@ -143,6 +143,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # requests beyond that get a thread of their own whose connections close with the request.
 # With the pool on, Django manages reuse itself (persistent connections are not allowed then).
 REQUEST_THREADS = env.int("REQUEST_THREADS", default=16)
+# How long a request that finds every request thread busy waits for one before it gets a
+# thread (and connections) of its own.
+REQUEST_THREAD_WAIT_SECONDS = env.float("REQUEST_THREAD_WAIT_SECONDS", default=0.5)
 if not DATABASES["default"].get("OPTIONS", {}).get("pool"):
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE_SECONDS", default=600)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

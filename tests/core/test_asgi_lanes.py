@@ -41,6 +41,8 @@ def where_view(request):
     SEEN.append({"thread": thread_number(), "connection": conn.connection})
     if "barrier" in request.GET:
         BARRIER["b"].wait(timeout=5)  # both requests must be inside their views at once
+    if "sleep" in request.GET:
+        time.sleep(float(request.GET["sleep"]))
     return JsonResponse({"ok": True})
 
 
@@ -139,11 +141,90 @@ def test_concurrent_requests_run_on_separate_lanes_at_once(where):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_request_beyond_the_lanes_gets_its_own_thread_and_its_connections_close_with_it(where):
-    handler = LaneASGIHandler(lanes=1)
+    handler = LaneASGIHandler(lanes=1, wait_seconds=0.05)  # the barrier holds the lane: the wait runs out
     assert _two_at_once(handler) == [200, 200]
     assert len({s["thread"] for s in where}) == 2
     closed = [s for s in where if s["thread"] in CLOSED]
     assert len(closed) == 1, "the overflow thread's connection must close with its request, the lane's stay open"
+    handler.close_lanes()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_that_finds_the_lanes_busy_waits_for_one_instead_of_a_thread_of_its_own(where):
+    """A keep-alive client's next request often comes while its lane still closes the last
+    response: it takes that lane when it is free (no new thread, no new connection)."""
+    handler = LaneASGIHandler(lanes=1, wait_seconds=5)
+
+    async def overlapping():
+        first = asyncio.ensure_future(_get(handler, "/where/?sleep=0.2"))
+        await asyncio.sleep(0.05)  # the first is inside its view: the only lane is busy
+        second = asyncio.ensure_future(_get(handler, "/where/"))
+        return [await first, await second]
+
+    assert asyncio.run(asyncio.wait_for(overlapping(), 10)) == [200, 200]
+    assert len({s["thread"] for s in where}) == 1
+    assert len({id(s["connection"]) for s in where}) == 1
+    assert not CLOSED
+    handler.close_lanes()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_waiters_get_lanes_in_arrival_order(where):
+    handler = LaneASGIHandler(lanes=1, wait_seconds=5)
+    order: list[str] = []
+
+    async def named(name: str, path_: str):
+        await _get(handler, path_)
+        order.append(name)
+
+    async def queue():
+        first = asyncio.ensure_future(named("first", "/where/?sleep=0.2"))
+        await asyncio.sleep(0.05)
+        waiting = []
+        for name in ("second", "third", "fourth"):
+            waiting.append(asyncio.ensure_future(named(name, "/where/")))
+            await asyncio.sleep(0.01)
+        await asyncio.gather(first, *waiting)
+
+    asyncio.run(asyncio.wait_for(queue(), 10))
+    assert order == ["first", "second", "third", "fourth"]
+    assert len({s["thread"] for s in where}) == 1 and not CLOSED
+    handler.close_lanes()
+
+
+def test_a_waiter_whose_client_left_passes_a_lane_handed_to_it_on():
+    handler = LaneASGIHandler(lanes=1, wait_seconds=5)
+
+    async def scenario():
+        lane = handler._take_lane()  # the only lane, busy
+        waiter = asyncio.ensure_future(handler._wait_for_lane())
+        await asyncio.sleep(0.01)  # waiting
+        handler._give_back(lane)  # handed to the waiter ...
+        waiter.cancel()  # ... whose client leaves before it runs
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        return lane
+
+    lane = asyncio.run(scenario())
+    assert handler._idle == [lane], "the lane must not be lost with the cancelled waiter"
+    assert not handler._waiters
+    handler.close_lanes()
+
+
+def test_a_waiter_gets_no_lane_after_the_wait_and_the_lane_then_goes_idle():
+    handler = LaneASGIHandler(lanes=1, wait_seconds=0.05)
+
+    async def scenario():
+        lane = handler._take_lane()
+        started = time.monotonic()
+        assert await handler._wait_for_lane() is None  # overflow: a thread of its own
+        waited = time.monotonic() - started
+        handler._give_back(lane)  # the timed-out waiter is skipped
+        return lane, waited
+
+    lane, waited = asyncio.run(scenario())
+    assert waited >= 0.04
+    assert handler._idle == [lane]
     handler.close_lanes()
 
 
