@@ -18,7 +18,15 @@ connections to each:
 
 "added" = a target's p50 (or p99) minus the direct call's, per round; the table shows the
 median over rounds and the range. Throughput is the median over rounds. RSS is read from
-/proc at the end.
+/proc at the end; CPU ms per request is the server process's user + system time over its
+rounds (/proc), divided by the requests.
+
+Before/after in the same run: ``--tree NAME=DIR[:VAR=value,...]`` (repeatable) adds another
+project tree (e.g. ``git archive <commit> | tar -x -C /tmp/before``) as target "chat turn
+NAME", with extra environment for its process only; each tree gets its own database (a fresh
+``<url>_<n>`` on PostgreSQL) and cache key prefix, and joins the interleaved rounds:
+
+    python bench/chat_bench.py --no-litellm --concurrency 16 --tree before=/tmp/before
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from pathlib import Path
 import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mcp_bench import free_port, manage  # noqa: E402
+from mcp_bench import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LITELLM_VERSION = "1.106.2"
@@ -135,6 +143,35 @@ def fmt_range(values: list[float], unit: str = "") -> str:
     return f"{statistics.median(values):.1f}{unit} ({min(values):.1f}–{max(values):.1f})"
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def psql(sql: str, url: str) -> None:
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    subprocess.run(["psql", admin, "-qc", sql], check=True, capture_output=True)
+
+
+def start_project(tree: Path, env: dict[str, str], upstream_url: str, port: int) -> tuple[subprocess.Popen, str]:
+    """Migrate, create the demo user and its provider, start uvicorn; returns (process, token)."""
+
+    def run(*args: str) -> str:
+        done = subprocess.run([sys.executable, "manage.py", *args], cwd=tree, env=env, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    run("migrate", "--noinput", "-v", "0")
+    token = run("createdemo")
+    run("shell", "-c", SETUP.format(base_url=upstream_url))
+    env["MCP_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port),
+         "--log-level", "warning", "--no-access-log"],
+        cwd=tree, env=env,
+    )
+    return process, token
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -142,6 +179,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--database-url", default="", help="default: a new SQLite file in a temporary directory")
     parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument("--tree", action="append", default=[], metavar="NAME=DIR[:VAR=value,...]",
+                        help="another project tree to measure in the same rounds (before/after)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="chat-bench-"))
@@ -157,18 +196,25 @@ def main() -> None:
     upstream_port, project_port, litellm_port = free_port(), free_port(), free_port()
     record = workdir / "request.json"
     upstream_url = f"http://127.0.0.1:{upstream_port}/v1"
-    manage(env, "migrate", "--noinput", "-v", "0")
-    token = manage(env, "createdemo")
-    manage(env, "shell", "-c", SETUP.format(base_url=upstream_url))
-
     processes: dict[str, subprocess.Popen] = {}
     processes["upstream"] = subprocess.Popen([sys.executable, str(ROOT / "bench" / "fake_upstream.py"), str(upstream_port), str(record)])
-    env["MCP_PUBLIC_URL"] = f"http://127.0.0.1:{project_port}"
-    processes["chat"] = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(project_port),
-         "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env,
-    )
+    processes["chat"], token = start_project(ROOT, env, upstream_url, project_port)
+    projects = {"chat turn": ("chat", project_port, token)}
+    for index, spec in enumerate(args.tree, start=1):
+        name, _, rest = spec.partition("=")
+        directory, _, extra = rest.partition(":")
+        tree_env = {**env, **dict(item.split("=", 1) for item in extra.split(",") if item)}
+        if args.database_url.startswith("postgres"):
+            tree_env["DATABASE_URL"] = f"{args.database_url}_{index}"
+            db_name = tree_env["DATABASE_URL"].rsplit("/", 1)[1]
+            psql(f'DROP DATABASE IF EXISTS "{db_name}"', args.database_url)
+            psql(f'CREATE DATABASE "{db_name}"', args.database_url)
+        elif not args.database_url:
+            tree_env["DATABASE_URL"] = f"sqlite:///{workdir}/bench_{index}.sqlite3"
+        tree_env["CACHE_KEY_PREFIX"] = f"chat-bench-{index}-{os.urandom(4).hex()}"
+        port = free_port()
+        processes[f"tree {name}"], tree_token = start_project(Path(directory).resolve(), tree_env, upstream_url, port)
+        projects[f"chat turn {name}"] = (f"tree {name}", port, tree_token)
     master_key = "sk-bench-" + os.urandom(16).hex()  # the proxy refuses to start without one
     if not args.no_litellm:
         litellm = ensure_venv("litellm", f"litellm[proxy]=={LITELLM_VERSION}", "litellm")
@@ -186,17 +232,18 @@ def main() -> None:
         )
     try:
         wait_http(f"http://127.0.0.1:{upstream_port}/v1/models")
-        wait_http(f"http://127.0.0.1:{project_port}/healthz", process=processes["chat"])
-        chat_url = f"http://127.0.0.1:{project_port}/api/v1/chat/"
-        chat_headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         chat_body = b'{"message": "what is due today?"}'
-        first = httpx2.post(chat_url, content=chat_body, headers=chat_headers, timeout=60)
-        assert first.status_code == 200 and first.json()["provider"] == "bench", first.text
+        project_targets = {}
+        for name, (process_name, port, project_token) in projects.items():
+            wait_http(f"http://127.0.0.1:{port}/healthz", process=processes[process_name])
+            chat_url = f"http://127.0.0.1:{port}/api/v1/chat/"
+            chat_headers = {"Authorization": f"Bearer {project_token}", "Content-Type": "application/json"}
+            first = httpx2.post(chat_url, content=chat_body, headers=chat_headers, timeout=60)
+            assert first.status_code == 200 and first.json()["provider"] == "bench", first.text
+            project_targets[name] = (chat_url, chat_headers, chat_body)
         upstream_body = record.read_bytes()
-        targets = {
-            "direct": (f"{upstream_url}/chat/completions", {"Content-Type": "application/json"}, upstream_body),
-            "chat turn": (chat_url, chat_headers, chat_body),
-        }
+        targets = {"direct": (f"{upstream_url}/chat/completions", {"Content-Type": "application/json"}, upstream_body)}
+        targets.update(project_targets)
         if not args.no_litellm:
             wait_http(f"http://127.0.0.1:{litellm_port}/health/liveliness", timeout=300, process=processes["litellm"])
             targets["LiteLLM"] = (
@@ -204,17 +251,20 @@ def main() -> None:
                 {"Content-Type": "application/json", "Authorization": f"Bearer {master_key}"},
                 upstream_body,
             )
-        order = [name for name in ("direct", "LiteLLM", "chat turn") if name in targets]
+        order = [name for name in ("direct", "LiteLLM") if name in targets] + list(project_targets)
+        process_of = {"LiteLLM": "litellm", **{name: spec[0] for name, spec in projects.items()}}
         results: dict[int, dict[str, list[dict]]] = {}
         for concurrency in args.concurrency:
             results[concurrency] = {name: [] for name in order}
             for _ in range(args.rounds):
                 for name in order:
                     url, headers, body = targets[name]
-                    results[concurrency][name].append(
-                        asyncio.run(measure(url, headers, body, requests=args.requests, concurrency=concurrency))
-                    )
-        rss = {name: rss_mib(processes["litellm" if name == "LiteLLM" else "chat"].pid) for name in order if name != "direct"}
+                    pid = processes[process_of[name]].pid if name in process_of else None
+                    cpu_before = cpu_seconds(pid) if pid else 0.0
+                    result = asyncio.run(measure(url, headers, body, requests=args.requests, concurrency=concurrency))
+                    result["cpu_ms"] = (cpu_seconds(pid) - cpu_before) * 1000 / args.requests if pid else 0.0
+                    results[concurrency][name].append(result)
+        rss = {name: rss_mib(processes[process_of[name]].pid) for name in order if name != "direct"}
     finally:
         for process in processes.values():
             process.terminate()
@@ -230,8 +280,8 @@ def main() -> None:
     print(f"# chat turn vs LiteLLM {LITELLM_VERSION} vs direct; {args.rounds} interleaved rounds x {args.requests} requests")
     print(f"# machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"load {os.getloadavg()[0]:.1f}; database: {database}; cache: {cache}; upstream body {len(upstream_body)} B")
-    print("| c | target | req/s | p50 ms | p95 ms | p99 ms | added p50 ms | added p99 ms | p99/p50 | errors | RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| c | target | req/s | p50 ms | p95 ms | p99 ms | added p50 ms | added p99 ms | p99/p50 | errors | CPU ms/req | RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for concurrency, by_name in results.items():
         direct = by_name["direct"]
         for name in order:
@@ -244,16 +294,23 @@ def main() -> None:
                 f"{statistics.median(r['p99'] for r in rounds):.1f} | "
                 f"{'—' if name == 'direct' else fmt_range(added50)} | {'—' if name == 'direct' else fmt_range(added99)} | "
                 f"{statistics.median(r['p99'] / r['p50'] for r in rounds):.2f} | {sum(r['errors'] for r in rounds)} | "
+                f"{'—' if name == 'direct' else format(statistics.median(r['cpu_ms'] for r in rounds), '.1f')} | "
                 f"{rss.get(name, 0):.0f} |"
             )
-        if "LiteLLM" in by_name:
-            turn, lite = by_name["chat turn"], by_name["LiteLLM"]
-            p50_ratio = [
-                (t["p50"] - d["p50"]) / max(li["p50"] - d["p50"], 0.01) for t, li, d in zip(turn, lite, direct, strict=True)
-            ]
-            rps_ratio = [t["rps"] / li["rps"] for t, li in zip(turn, lite, strict=True)]
-            print(f"# c={concurrency}: chat turn added p50 / LiteLLM added p50 = {fmt_range(p50_ratio, 'x')}; "
-                  f"throughput chat / LiteLLM = {fmt_range(rps_ratio, 'x')}")
+        for name in project_targets:
+            turn = by_name[name]
+            if "LiteLLM" in by_name:
+                lite = by_name["LiteLLM"]
+                p50_ratio = [
+                    (t["p50"] - d["p50"]) / max(li["p50"] - d["p50"], 0.01) for t, li, d in zip(turn, lite, direct, strict=True)
+                ]
+                rps_ratio = [t["rps"] / li["rps"] for t, li in zip(turn, lite, strict=True)]
+                print(f"# c={concurrency}: {name} added p50 / LiteLLM added p50 = {fmt_range(p50_ratio, 'x')}; "
+                      f"throughput {name} / LiteLLM = {fmt_range(rps_ratio, 'x')}")
+            if name != "chat turn":
+                base = by_name["chat turn"]
+                rps_ratio = [b["rps"] / t["rps"] for b, t in zip(base, turn, strict=True)]
+                print(f"# c={concurrency}: throughput chat turn (this tree) / {name} = {fmt_range(rps_ratio, 'x')}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from apps.chat.selectors import conversation_get, conversation_list, message_lis
 from apps.chat.services import chat_turn, chat_turn_stream, conversation_delete
 from apps.core.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from apps.core.ids import MAX_ID, parse_object_id
+from apps.core.localcache import generations_prefetched
 from apps.core.pagination import PageParamsSerializer, paginate, validated_query
 from apps.core.schema import error_responses, paginated
 from apps.core.streaming import sse_response
@@ -140,7 +141,23 @@ def _no_cache(request) -> bool:
     return bool(directives & {"no-cache", "no-store"})
 
 
+def _turn_generations() -> list[str]:
+    """The shared generations a chat request reads (apps.core.localcache): the token's, the limit
+    policy's, the route rows' and the tool registry's."""
+    from apps.keys.selectors import verified_tokens
+    from apps.limits.selectors import user_policies
+    from apps.mcp_tools.selectors import registry_snapshot
+    from apps.providers.selectors import route_inputs_cache
+
+    return [verified_tokens.key, user_policies.key, route_inputs_cache.key, registry_snapshot.key]
+
+
 class ChatApi(APIView):
+    def dispatch(self, request, *args, **kwargs):
+        # With Redis, one round trip for all of them instead of one each.
+        with generations_prefetched(_turn_generations()):
+            return super().dispatch(request, *args, **kwargs)
+
     @extend_schema(
         operation_id="chat_turn",
         request=ChatInputSerializer,

@@ -23,7 +23,7 @@ from apps.chat.selectors import conversation_get
 from apps.core.errors import Conflict, ValidationFailed
 from apps.providers.errors import ProviderError
 from apps.providers.gateway import KeepAlive, MidStreamFailure, ProviderSession
-from apps.providers.selectors import provider_preference_get
+from apps.providers.selectors import provider_preference_for_turn
 from apps.providers.types import ChatMessage, CompletionRequest, StreamDone, TextDelta, ToolCall, ToolSpec
 
 logger = logging.getLogger(__name__)
@@ -301,7 +301,7 @@ def _turn_events(*, user, turn: _Turn, stream: bool, options: dict[str, Any] | N
 
 def _turn_body(*, user, turn: _Turn, stream: bool, options: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
     conversation = turn.conversation
-    provider, model = provider_preference_get(user=user)
+    provider, model = provider_preference_for_turn(user=user)
     session = ProviderSession(user=user, provider=provider, model=model, options=options)
     system = ChatMessage(role="system", content=SYSTEM_PROMPT.format(today=timezone.localdate().isoformat()))
     if turn.new_text is not None:  # created with this message: nothing else to read back

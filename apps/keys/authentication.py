@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from apps.keys.selectors import access_token_authenticate
+from apps.keys.selectors import access_token_authenticate_cached
 from apps.keys.services import access_token_touch
 
 
@@ -22,11 +24,14 @@ class AccessTokenAuthentication(authentication.BaseAuthentication):
             plaintext = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid access token.") from None
-        token = access_token_authenticate(plaintext=plaintext)
+        # This process's copy while no token or user changed (apps.keys.signals bumps it in every
+        # process): a revoked token is refused on its very next request.
+        token = access_token_authenticate_cached(plaintext=plaintext)
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked access token.")
         access_token_touch(token=token)
-        return token.user, token
+        # The copy is shared between requests: each gets its own user object to hang state on.
+        return copy.copy(token.user), token
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="api"'

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -183,6 +184,15 @@ def _open(record: ProviderKey) -> Secret:
         ) from None
 
 
+def _touch(record: ProviderKey) -> None:
+    """Record the key's use, at most once per interval (each call is in the audit trail anyway)."""
+    now = timezone.now()
+    interval = settings.PROVIDER_KEY_TOUCH_INTERVAL_SECONDS
+    if record.last_used_at is not None and (now - record.last_used_at).total_seconds() < interval:
+        return
+    ProviderKey.objects.filter(pk=record.pk).update(last_used_at=now)
+
+
 def provider_key_open(*, user, provider=None, key_id: int | None = None) -> OpenedKey:
     """Open a key for one provider call: the user's newest usable key for ``provider``, or key ``key_id``.
 
@@ -209,7 +219,7 @@ def provider_key_open(*, user, provider=None, key_id: int | None = None) -> Open
         provider_key_mark(key_id=record.pk, status=ProviderKey.Status.EXPIRED, detail="The key has expired.")
         raise ProviderKeyUnusable(f"Provider key {record.pk} has expired.", extra={"key_id": record.pk})
     secret = _open(record)
-    ProviderKey.objects.filter(pk=record.pk).update(last_used_at=timezone.now())
+    _touch(record)
     return OpenedKey(key_id=record.pk, provider_id=record.provider_id, last4=record.last4, secret=secret)
 
 
@@ -347,5 +357,5 @@ def operator_key_open(*, key_id: int) -> OpenedKey:
         provider_key_mark(key_id=record.pk, status=ProviderKey.Status.EXPIRED, detail="The key has expired.")
         raise ProviderKeyUnusable(f"The operator key for {record.provider} has expired.", extra={"key_id": record.pk})
     secret = _open(record)
-    ProviderKey.objects.filter(pk=record.pk).update(last_used_at=timezone.now())
+    _touch(record)
     return OpenedKey(key_id=record.pk, provider_id=record.provider_id, last4=record.last4, secret=secret)

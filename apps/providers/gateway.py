@@ -338,24 +338,28 @@ class Pipeline:
 
 
 def build_route(*, user, provider: ProviderConfig, model: str) -> list[RouteStep]:
-    """The user's provider and model, then the other providers they can use, offline last."""
-    from apps.keys.selectors import operator_key_usable_for, provider_key_ids_usable
-    from apps.providers.selectors import provider_fallback_chain
+    """The user's provider and model, then the other providers they can use, offline last.
 
-    usable_keys = provider_key_ids_usable(user=user)  # one query for every provider's own key
+    From the route's rows (route_inputs: this process's copy while none changed); the key of each
+    step is read again, checked and opened only when that step is tried.
+    """
+    from apps.providers.selectors import provider_fallback_chain, route_inputs
+
+    inputs = route_inputs(user=user)
+    usable_keys = inputs.key_ids()
 
     def step(p: ProviderConfig, model: str) -> RouteStep:
         if not p.needs_key:
             return RouteStep(provider=p, model=model)
         key_id = usable_keys.get(p.pk)
         if key_id is None and p.operator_key_for_users:  # the operator's key, under the per-user policy
-            operator = operator_key_usable_for(provider=p)
-            if operator is not None:
-                return RouteStep(provider=p, model=model, key_id=operator.pk, operator_key=True)
+            operator_key_id = inputs.operator_key_id(p)
+            if operator_key_id is not None:
+                return RouteStep(provider=p, model=model, key_id=operator_key_id, operator_key=True)
         return RouteStep(provider=p, model=model, key_id=key_id)
 
     steps = [step(provider, model)]
-    for other in provider_fallback_chain(user=user, first=provider, usable_keys=usable_keys):
+    for other in provider_fallback_chain(user=user, first=provider, usable_keys=usable_keys, inputs=inputs):
         steps.append(step(other, other.default_model))
     return steps
 

@@ -279,9 +279,9 @@ class AnswerCachePolicy(GatewayPolicy):
         if user is None or not getattr(user, "pk", None):
             return 0
         if self._user_allows is None:
-            from apps.providers.selectors import answer_cache_allowed
+            from apps.providers.selectors import route_inputs
 
-            self._user_allows = answer_cache_allowed(user=user)
+            self._user_allows = route_inputs(user=user).answer_cache
         return int(provider.answer_cache_ttl_seconds) if self._user_allows else 0
 
 

@@ -397,6 +397,8 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="todoassist@localhost
 
 # Personal access tokens: how often last_used_at is written (a write per request would be wasteful).
 ACCESS_TOKEN_TOUCH_INTERVAL_SECONDS = 60
+# The same for a provider key's "last used" (every call is in the audit trail as provider.attempt).
+PROVIDER_KEY_TOUCH_INTERVAL_SECONDS = env.int("PROVIDER_KEY_TOUCH_INTERVAL_SECONDS", default=60)
 # How long a process may reuse a verified access token, and the MCP tool registry, without
 # reading them again (apps.core.localcache). A change made through the ORM (revoking a token,
 # deactivating a user, disabling a tool) applies at once in every process sharing the cache
@@ -405,6 +407,9 @@ ACCESS_TOKEN_CACHE_SECONDS = env.int("ACCESS_TOKEN_CACHE_SECONDS", default=30)
 MCP_REGISTRY_CACHE_SECONDS = env.int("MCP_REGISTRY_CACHE_SECONDS", default=30)
 # The same for the limit policy a tools/call is counted under (apps.limits.selectors.user_policies).
 LIMIT_POLICY_CACHE_SECONDS = env.int("LIMIT_POLICY_CACHE_SECONDS", default=30)
+# Per-process copies of what a chat turn's route is made from (enabled providers, the user's
+# provider and cache choices, which keys are active); bumped on every change, 0 turns them off.
+PROVIDER_ROUTE_CACHE_SECONDS = env.int("PROVIDER_ROUTE_CACHE_SECONDS", default=30)
 # The two-level cache (apps.core.cache, README "The cache"): L1 in each process in front of L2
 # (the cache above). Answers are cached only for providers whose `answer_cache` allows it, for
 # that provider's TTL; tool results until the user's next task write, at most this long.

@@ -109,16 +109,24 @@ def test_the_setting_turns_the_answer_cache_off(client_a, keyed_user, providers_
     assert providers_at_fake.count("openai") == 2
 
 
+def _operator_sets(**fields) -> None:
+    """As the admin does: a save, which every process's copy of the provider rows sees at once."""
+    provider = ProviderConfig.objects.get(name="openai")
+    for name, value in fields.items():
+        setattr(provider, name, value)
+    provider.save()
+
+
 def test_only_calls_the_operator_marks_cacheable_are_cached(client_a, keyed_user, providers_at_fake):
     with override_settings(CHAT_TEMPERATURE=0.7):  # default mode: temperature 0 only
         _chat(client_a, "hello there")
         assert _chat(client_a, "hello there")["cached"] is False
         assert providers_at_fake.count("openai") == 2
-        ProviderConfig.objects.filter(name="openai").update(answer_cache=AnswerCacheMode.ALWAYS)
+        _operator_sets(answer_cache=AnswerCacheMode.ALWAYS)
         _chat(client_a, "hello again")
         assert _chat(client_a, "hello again")["cached"] is True
     assert providers_at_fake.count("openai") == 3
-    ProviderConfig.objects.filter(name="openai").update(answer_cache=AnswerCacheMode.OFF)
+    _operator_sets(answer_cache=AnswerCacheMode.OFF)
     _chat(client_a, "bye")
     assert _chat(client_a, "bye")["cached"] is False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from io import StringIO
 
@@ -142,3 +143,44 @@ def test_createdemo_creates_the_demo_user_once_and_prints_a_token(db):
     assert authenticate(username="demo", password="demo-password") is not None
     for out in (out1, out2):
         assert client_with(out.getvalue().strip()).get(LIST).status_code == 200
+
+
+def test_a_token_revoked_after_use_is_a_401_on_its_very_next_request(user_a):
+    """The API answers from this process's copy of verified tokens; a revocation drops it at once."""
+    created = access_token_create(user=user_a, name="warm")
+    client = client_with(created.plaintext)
+    assert client.get(LIST).status_code == 200
+    assert client.get(LIST).status_code == 200  # from the copy
+    access_token_revoke(user=user_a, token_id=created.token.pk)
+    assert client.get(LIST).status_code == 401
+
+
+def test_a_deactivated_user_is_a_401_on_the_next_request(user_a):
+    created = access_token_create(user=user_a, name="warm")
+    client = client_with(created.plaintext)
+    assert client.get(LIST).status_code == 200
+    user_a.is_active = False
+    user_a.save()
+    assert client.get(LIST).status_code == 401
+
+
+def test_a_token_that_expires_while_warm_is_a_401(user_a):
+    created = access_token_create(user=user_a, name="short", expires_at=timezone.now() + timedelta(seconds=2))
+    client = client_with(created.plaintext)
+    assert client.get(LIST).status_code == 200
+    time.sleep(2.1)
+    assert client.get(LIST).status_code == 401
+
+
+def test_each_request_gets_its_own_user_object(user_a):
+    from apps.keys.authentication import AccessTokenAuthentication
+
+    created = access_token_create(user=user_a, name="x")
+    from django.test import RequestFactory
+
+    request = RequestFactory().get(LIST, HTTP_AUTHORIZATION=f"Bearer {created.plaintext}")
+    first_user, first_token = AccessTokenAuthentication().authenticate(request)
+    second_user, second_token = AccessTokenAuthentication().authenticate(request)
+    assert first_token is second_token  # the process's copy
+    assert first_user.pk == second_user.pk == user_a.pk
+    assert first_user is not second_user  # state one request hangs on its user never reaches another

@@ -219,3 +219,20 @@ def test_opening_a_key_gives_a_secret_and_records_use(user_a):
 
     assert opened.secret.reveal() == CANARY and CANARY not in repr(opened)
     assert ProviderKey.objects.get(pk=opened.key_id).last_used_at is not None
+
+
+def test_a_keys_last_use_is_stamped_at_most_once_per_interval(user_a, settings):
+    """One UPDATE a minute, not one per call: each call is in the audit trail (provider.attempt)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    openai = ProviderConfig.objects.get(name="openai")
+    provider_key_create(user=user_a, provider_name="openai", key=CANARY)
+    first = provider_key_open(user=user_a, provider=openai)
+    stamped = ProviderKey.objects.get(pk=first.key_id).last_used_at
+    provider_key_open(user=user_a, provider=openai)
+    assert ProviderKey.objects.get(pk=first.key_id).last_used_at == stamped  # within the interval
+    ProviderKey.objects.filter(pk=first.key_id).update(last_used_at=timezone.now() - timedelta(minutes=2))
+    provider_key_open(user=user_a, provider=openai)
+    assert ProviderKey.objects.get(pk=first.key_id).last_used_at > stamped
