@@ -48,7 +48,9 @@ class LaneASGIHandler(ASGIHandler):
         self.load_middleware(is_async=False)  # the whole chain runs on the lane (see above)
         self.max_lanes = max(0, lanes)
         self.wait_seconds = max(0.0, wait_seconds)
-        # Only touched on the event loop's thread (one server process serves on one loop).
+        # A server process serves on one event loop, but tests run several servers (each with its
+        # own loop) on one handler: a waiter is woken on its own loop (list and deque operations
+        # are atomic).
         self._idle: list[ThreadPoolExecutor] = []
         self._waiters: collections.deque[asyncio.Future] = collections.deque()
         self._created = 0
@@ -81,11 +83,33 @@ class LaneASGIHandler(ASGIHandler):
 
     def _give_back(self, lane: ThreadPoolExecutor) -> None:
         while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():  # (one that timed out or was cancelled is skipped)
+            try:
+                waiter = self._waiters.popleft()
+            except IndexError:  # taken by another loop's thread meanwhile
+                break
+            if waiter.done():  # (one that timed out or was cancelled is skipped)
+                continue
+            loop = waiter.get_loop()
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if loop is running:
                 waiter.set_result(lane)
                 return
+            try:
+                loop.call_soon_threadsafe(self._hand_over, waiter, lane)
+                return
+            except RuntimeError:  # that loop is closed: its waiter is gone
+                continue
         self._idle.append(lane)
+
+    def _hand_over(self, waiter: asyncio.Future, lane: ThreadPoolExecutor) -> None:
+        """On the waiter's own loop: the lane, unless it stopped waiting meanwhile (then the next one)."""
+        if waiter.done():
+            self._give_back(lane)
+        else:
+            waiter.set_result(lane)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -115,6 +139,7 @@ class LaneASGIHandler(ASGIHandler):
     def close_lanes(self) -> None:
         """Close each lane's connections on its own thread, then stop the threads (server shutdown)."""
         lanes, self._idle = self._idle, []
+        self._created -= len(lanes)  # new lanes may be made again (tests start servers one after another)
         for lane in lanes:
             try:
                 lane.submit(_close_connections).result(timeout=5)

@@ -211,6 +211,46 @@ def test_a_waiter_whose_client_left_passes_a_lane_handed_to_it_on():
     handler.close_lanes()
 
 
+def test_a_lane_given_back_on_another_event_loop_wakes_the_waiter_on_its_own():
+    """Tests serve one handler from several servers, each on its own loop and thread."""
+    handler = LaneASGIHandler(lanes=1, wait_seconds=5)
+    lane = handler._take_lane()
+    got: list = []
+
+    async def wait():
+        got.append(await handler._wait_for_lane())
+
+    waiting = threading.Thread(target=lambda: asyncio.run(wait()))
+    waiting.start()
+    deadline = time.monotonic() + 5
+    while not handler._waiters and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    async def give_back():  # on this thread's loop
+        handler._give_back(lane)
+
+    given = time.monotonic()
+    asyncio.run(give_back())
+    waiting.join(5)
+    assert not waiting.is_alive() and got == [lane]
+    assert time.monotonic() - given < 2, "the waiter's loop must be woken, not left until its wait runs out"
+    handler.close_lanes()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_the_lanes_are_closed_a_request_gets_a_new_lane_at_once(where):
+    """A server's shutdown closes the idle lanes; the next server on the same handler makes new ones
+    instead of waiting for lanes that no longer exist."""
+    handler = LaneASGIHandler(lanes=1, wait_seconds=5)
+    assert asyncio.run(_get(handler)) == 200
+    handler.close_lanes()
+    started = time.monotonic()
+    assert asyncio.run(_get(handler)) == 200
+    assert time.monotonic() - started < 2
+    assert not CLOSED[1:], "the request ran on a lane, not a thread of its own"
+    handler.close_lanes()
+
+
 def test_a_waiter_gets_no_lane_after_the_wait_and_the_lane_then_goes_idle():
     handler = LaneASGIHandler(lanes=1, wait_seconds=0.05)
 
