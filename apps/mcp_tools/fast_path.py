@@ -46,8 +46,7 @@ from starlette.responses import Response
 
 from apps.mcp_tools.auth import AccessTokenVerifier
 
-# The SDK's own logger for what its dispatcher logs, so operators see one name either way.
-logger = logging.getLogger("mcp.shared.jsonrpc_dispatcher")
+logger = logging.getLogger(__name__)
 
 _verifier = AccessTokenVerifier()
 

@@ -8,7 +8,8 @@ streaming SDK app instead, since notifications have no wire in a JSON response. 
 lifespan (one per server process, or one per test driving the app) builds a fresh SDK app and
 requests are served by the one started on their own event loop. Host and Origin are checked
 here, before authentication, against Django's ALLOWED_HOSTS (the SDK's own check only knows
-exact host names, not Django's ``.example.com`` and ``*`` forms).
+exact host names, not Django's ``.example.com`` and ``*`` forms). After these checks, one
+authenticated tools/call is answered without the SDK's transport (apps.mcp_tools.fast_path).
 """
 
 from __future__ import annotations
