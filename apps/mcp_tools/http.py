@@ -8,7 +8,8 @@ streaming SDK app instead, since notifications have no wire in a JSON response. 
 lifespan (one per server process, or one per test driving the app) builds a fresh SDK app and
 requests are served by the one started on their own event loop. Host and Origin are checked
 here, before authentication, against Django's ALLOWED_HOSTS (the SDK's own check only knows
-exact host names, not Django's ``.example.com`` and ``*`` forms).
+exact host names, not Django's ``.example.com`` and ``*`` forms). After these checks, one
+authenticated tools/call is answered without the SDK's transport (apps.mcp_tools.fast_path).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from apps.mcp_tools.auth import (
     verify_local,
 )
 from apps.mcp_tools.db import close_worker_connections, run_db
+from apps.mcp_tools.fast_path import answer_tools_call
 from apps.mcp_tools.server import get_server, sync_registry_at_startup, tool_scope_problem
 
 logger = logging.getLogger(__name__)
@@ -305,7 +307,13 @@ class McpHttpApp:
             async with contextlib.AsyncExitStack() as stack:
                 for _app, manager in apps_and_managers:
                     await stack.enter_async_context(manager.run())
-                self._apps[loop] = (apps_and_managers[0][0], apps_and_managers[1][0])
+                # (JSON app, streaming app, the low-level server and the JSON app's manager for the fast path)
+                self._apps[loop] = (
+                    apps_and_managers[0][0],
+                    apps_and_managers[1][0],
+                    server._lowlevel_server,
+                    apps_and_managers[0][1],
+                )
                 try:
                     yield
                 finally:
@@ -334,13 +342,14 @@ class McpHttpApp:
 
     async def _serve(self, apps, scope, receive, send) -> None:
         app = apps[0]
+        body = None
         if scope.get("path", "").rstrip("/") == MCP_PATH:
             checked = await self._checked_post(scope, receive, send)
             if checked is None:
                 return
-            receive, streamed = checked
+            receive, streamed, body = checked
             if streamed:
-                app = apps[1]
+                app, body = apps[1], None
         incoming = _header(scope, b"x-request-id") or ""
         client = scope.get("client")
         context = RequestContext(
@@ -349,6 +358,9 @@ class McpHttpApp:
         )
         token = set_request_context(context)  # audit rows of this request carry its id and address
         try:
+            if body is not None and settings.MCP_FAST_PATH:
+                if await answer_tools_call(apps[2], apps[3], scope, receive, send, body):
+                    return
             await app(scope, receive, send)
         finally:
             reset_request_context(token)
@@ -357,7 +369,7 @@ class McpHttpApp:
     async def _checked_post(self, scope, receive, send):
         """The checks the SDK leaves out, before authentication.
 
-        Returns (a replaying receive, whether to answer with an SSE stream), or None if answered.
+        Returns (a replaying receive, whether to answer with an SSE stream, the body), or None if answered.
         """
         method = scope.get("method", "")
         if method != "POST":
@@ -400,7 +412,7 @@ class McpHttpApp:
             hdrs = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
             await _send_rpc_error(send, 429, INVALID_REQUEST, message, headers=hdrs)
             return None
-        return _replaying(body, receive), _wants_stream(scope, body)
+        return _replaying(body, receive), _wants_stream(scope, body), body
 
 
 mcp_http_app = McpHttpApp()

@@ -423,6 +423,10 @@ TOOL_LIST_CACHE_SECONDS = env.int("TOOL_LIST_CACHE_SECONDS", default=300)
 CHAT_TEMPERATURE = env.float("CHAT_TEMPERATURE", default=0.0)
 # MCP calls using the database at once per server process; 0 = 1 on SQLite, 8 otherwise.
 MCP_DATABASE_THREADS = env.int("MCP_DATABASE_THREADS", default=0)
+# One authenticated tools/call POST is answered through the SDK's per-request kernel without its
+# HTTP transport (apps.mcp_tools.fast_path: the same answer, less CPU); false sends every request
+# through the SDK's app.
+MCP_FAST_PATH = env.bool("MCP_FAST_PATH", default=True)
 # The interpreter's thread switch interval in the ASGI server process (config.asgi). The event
 # loop and the database threads share one GIL; at Python's default (5 ms) a thread coming back
 # from SQLite or PostgreSQL can wait that long for a busy loop to let go. 0 keeps the default.
