@@ -47,6 +47,7 @@ from pathlib import Path
 import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mcp_ab import cpu_seconds, psql  # noqa: E402
 from mcp_bench import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,16 +142,6 @@ async def measure(url: str, headers: dict[str, str], body: bytes, *, requests: i
 
 def fmt_range(values: list[float], unit: str = "") -> str:
     return f"{statistics.median(values):.1f}{unit} ({min(values):.1f}–{max(values):.1f})"
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def psql(sql: str, url: str) -> None:
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    subprocess.run(["psql", admin, "-qc", sql], check=True, capture_output=True)
 
 
 def start_project(tree: Path, env: dict[str, str], upstream_url: str, port: int) -> tuple[subprocess.Popen, str]:
