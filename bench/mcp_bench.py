@@ -171,6 +171,14 @@ def main() -> None:
         "DATABASE_URL": args.database_url or f"sqlite:///{workdir}/bench.sqlite3",
         "DJMCP_DATABASE": f"{workdir}/djmcp.sqlite3",  # removed with the directory at the end
     }
+    if args.django_mcp_server and args.database_url.startswith("postgres"):
+        # django-mcp-server on the same PostgreSQL server, in a fresh database of its own.
+        from mcp_ab import psql
+
+        env["DJMCP_DATABASE_URL"] = f"{args.database_url}_djmcp"
+        djmcp_db = env["DJMCP_DATABASE_URL"].rsplit("/", 1)[1]
+        psql(f'DROP DATABASE IF EXISTS "{djmcp_db}"', args.database_url)
+        psql(f'CREATE DATABASE "{djmcp_db}"', args.database_url)
     if args.no_result_cache:
         env["TOOL_RESULT_CACHE_SECONDS"] = "0"
     manage(env, "migrate", "--noinput", "-v", "0")

@@ -10,6 +10,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent.parent
 VENV = BENCH.parent / ".bench-venv" / "django-mcp-server"
 REQUIREMENTS = ["django-mcp-server==0.5.7", "mcp==1.30.0", "django>=5.2,<5.3", "uvicorn==0.34.0"]
+POSTGRES_DRIVER = "psycopg[binary]==3.3.9"  # only when DJMCP_DATABASE_URL names PostgreSQL
 
 
 def python() -> Path:
@@ -29,7 +30,12 @@ def _env(env: dict[str, str]) -> dict[str, str]:
 def start(port: int, env: dict[str, str]) -> subprocess.Popen:
     exe = python()
     env = _env(env)
+    if env.get("DJMCP_DATABASE_URL", "").startswith("postgres"):
+        if subprocess.run([str(exe), "-c", "import psycopg"], capture_output=True).returncode != 0:
+            subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", POSTGRES_DRIVER], check=True)
     Path(env["DJMCP_DATABASE"]).unlink(missing_ok=True)
+    # The migrated apps first: on PostgreSQL the bench app's tables (no migrations) refer to auth_user.
+    subprocess.run([str(exe), "-m", "django", "migrate", "-v", "0"], env=env, check=True, cwd=BENCH)
     subprocess.run([str(exe), "-m", "django", "migrate", "--run-syncdb", "-v", "0"], env=env, check=True, cwd=BENCH)
     with open(os.devnull, "w") as devnull:
         return subprocess.Popen(

@@ -30,6 +30,16 @@ DATABASES = {
         "OPTIONS": {} if os.environ.get("DJMCP_SQLITE_DEFAULTS") == "1" else _PROJECT_SQLITE,
     }
 }
+if (_url := os.environ.get("DJMCP_DATABASE_URL", "")).startswith("postgres"):
+    # The same database as the project in a PostgreSQL run (its own database on that server).
+    from urllib.parse import urlsplit
+
+    _parts = urlsplit(_url)
+    DATABASES["default"] = {
+        "ENGINE": "django.db.backends.postgresql", "NAME": _parts.path.lstrip("/"), "USER": _parts.username or "",
+        "PASSWORD": _parts.password or "", "HOST": _parts.hostname or "", "PORT": str(_parts.port or ""),
+        "CONN_MAX_AGE": 600,  # as the project: a connection kept per thread
+    }  # fmt: skip
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 DJANGO_MCP_GLOBAL_SERVER_CONFIG = {"name": "djmcp-bench", "stateless": True}
