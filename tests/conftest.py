@@ -56,6 +56,19 @@ def anon_client() -> APIClient:
     return APIClient()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_asgiref_shared_thread_connections(django_db_setup):
+    """asgiref runs thread-sensitive sync code called outside any request context (async tests,
+    in-process MCP sessions) on one shared thread. With persistent connections (CONN_MAX_AGE) that
+    thread's connection outlived the session and kept PostgreSQL from dropping the test database
+    ("is being accessed by other users"). Torn down before django_db_setup, which it depends on."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_local_caches():
     """Process-local copies (verified tokens, the tool registry) never outlive a test's database."""
