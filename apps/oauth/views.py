@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as dot_views
 
+from apps.limits.attempts import attempts_limited
 from apps.oauth.redirects import redirect_uri_problem
 from apps.oauth.selectors import mcp_resource, resource_allowed
 
@@ -53,6 +55,16 @@ class RegistrationView(dot_views.DynamicClientRegistrationView):
     """RFC 7591 registration, for public clients only (PKCE, no secret) with checked redirect URIs."""
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        # Registration is open to anyone: a client's address may register OAUTH_REGISTER_RATE_LIMIT
+        # clients, so a script cannot fill the client table (and the consent pages) with them.
+        if attempts_limited(request, group="oauth-register", rate=settings.OAUTH_REGISTER_RATE_LIMIT, key="ip"):
+            from apps.audit.services import audit_record
+
+            audit_record(actor=None, action="limit.exceeded", outcome="denied",
+                         metadata={"policy": "oauth_register", "rate": settings.OAUTH_REGISTER_RATE_LIMIT})
+            response = _oauth_error("rate_limited", "Too many client registrations from this address; try again later.", 429)
+            response["Retry-After"] = "60"
+            return response
         if len(request.body) > REGISTRATION_MAX_BYTES:
             return _oauth_error("invalid_client_metadata", "The registration request is too large.", 413)
         try:

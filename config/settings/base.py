@@ -376,6 +376,8 @@ LIMITS_KEY_PREFIX = env.str("LIMITS_KEY_PREFIX", default="")
 # django-ratelimit (fixed window) on the login form and on key creation; refused requests are a 429.
 LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/m")
 KEY_CREATE_RATE_LIMIT = env.str("KEY_CREATE_RATE_LIMIT", default="20/m")
+# OAuth dynamic client registrations (open to anyone) per client address.
+OAUTH_REGISTER_RATE_LIMIT = env.str("OAUTH_REGISTER_RATE_LIMIT", default="20/m")
 RATELIMIT_VIEW = "apps.limits.views.ratelimited"
 RATELIMIT_FAIL_OPEN = True
 # django-ratelimit refuses the local-memory cache (E003): on the embedded default (one process) it is fine.

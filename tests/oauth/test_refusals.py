@@ -259,3 +259,19 @@ def test_an_oauth_token_is_under_the_users_mcp_tools_call_limit(oauth_server, al
         for i in range(3)
     ]
     assert statuses == [200, 200, 429]
+
+
+def test_registrations_from_one_address_are_rate_limited(oauth_server, settings):
+    """Registration is open to anyone: one address cannot fill the client table."""
+    from apps.audit.models import AuditEvent
+    from oauth2_provider.models import get_application_model
+
+    settings.OAUTH_REGISTER_RATE_LIMIT = "3/m"
+    before = get_application_model().objects.count()
+    assert [register(oauth_server).status_code for _ in range(3)] == [201, 201, 201]
+    refused = register(oauth_server)
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "60"
+    assert refused.json()["error"] == "rate_limited"
+    assert get_application_model().objects.count() == before + 3
+    assert AuditEvent.objects.filter(action="limit.exceeded", metadata__policy="oauth_register").count() == 1
