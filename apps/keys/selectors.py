@@ -109,23 +109,6 @@ def provider_key_usable_for(*, user, provider):
     return provider_keys_usable(user=user, provider=provider).first()
 
 
-def provider_key_ids_usable(*, user) -> dict[int, int]:
-    """provider id -> the id of the user's newest usable key for it (provider_key_usable_for, for
-    every provider in one query)."""
-    from apps.keys.models import ProviderKey
-
-    rows = (
-        ProviderKey.objects.filter(owner=user, status=ProviderKey.Status.ACTIVE)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
-        .order_by("provider_id", "-created_at", "-id")
-        .values_list("provider_id", "pk")
-    )
-    newest: dict[int, int] = {}
-    for provider_id, key_id in rows:
-        newest.setdefault(provider_id, key_id)
-    return newest
-
-
 def operator_key_usable_for(*, provider):
     """The newest usable operator key (no owner) for this provider, or None."""
     from apps.keys.models import ProviderKey

@@ -359,7 +359,7 @@ def build_route(*, user, provider: ProviderConfig, model: str) -> list[RouteStep
         return RouteStep(provider=p, model=model, key_id=key_id)
 
     steps = [step(provider, model)]
-    for other in provider_fallback_chain(user=user, first=provider, usable_keys=usable_keys, inputs=inputs):
+    for other in provider_fallback_chain(first=provider, inputs=inputs):
         steps.append(step(other, other.default_model))
     return steps
 

@@ -57,7 +57,7 @@ class RouteInputs:
         return self.own.answer_cache
 
     def key_ids(self) -> dict[int, int]:
-        """provider id -> the user's newest usable key (provider_key_ids_usable)."""
+        """provider id -> the user's newest usable key (as provider_key_usable_for chooses it)."""
         now = timezone.now()
         found = {provider_id: _newest_usable(choices, now) for provider_id, choices in self.own.keys.items()}
         return {provider_id: key_id for provider_id, key_id in found.items() if key_id is not None}
@@ -198,24 +198,12 @@ def provider_preference_for_turn(*, user, inputs: RouteInputs | None = None) -> 
     return offline, offline.default_model
 
 
-def provider_fallback_chain(
-    *, user, first: ProviderConfig, usable_keys: dict[int, int] | None = None, inputs: RouteInputs | None = None
-) -> list[ProviderConfig]:
-    """Providers to try after ``first`` fails: other enabled ones the user can use, offline last.
-
-    ``usable_keys`` (provider id -> key id, from provider_key_ids_usable) saves a query per
-    provider; ``inputs`` (route_inputs) answers everything from the route's rows.
-    """
-
-    def usable(p: ProviderConfig) -> bool:
-        if inputs is not None:
-            return inputs.usable(p, usable_keys if usable_keys is not None else inputs.key_ids())
-        if usable_keys is None:
-            return _has_usable_key(user, p)
-        return not p.needs_key or p.pk in usable_keys or _operator_key_available(p)
-
-    enabled = list(inputs.enabled if inputs is not None else provider_enabled_list())
-    chain = [p for p in enabled if p.pk != first.pk and p.kind != ProviderKind.OFFLINE and usable(p)]
+def provider_fallback_chain(*, first: ProviderConfig, inputs: RouteInputs) -> list[ProviderConfig]:
+    """Providers to try after ``first`` fails: other enabled ones the user can use, offline last
+    (from the route's rows, route_inputs)."""
+    key_ids = inputs.key_ids()
+    enabled = inputs.enabled
+    chain = [p for p in enabled if p.pk != first.pk and p.kind != ProviderKind.OFFLINE and inputs.usable(p, key_ids)]
     if first.kind != ProviderKind.OFFLINE:
         # The enabled offline provider with the lowest fallback order is provider_offline()'s
         # answer too; read it again only when none is enabled.
