@@ -38,3 +38,23 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} → {self.application_id}"
+
+
+class SpentCode(models.Model):
+    """An authorization code that was exchanged for tokens: its checksum, never the code itself.
+
+    A second exchange of the same code means it leaked (RFC 6749 §4.1.2, §10.5): every token of
+    that user for that client is revoked (TodoOAuth2Validator). Kept for the refresh tokens'
+    lifetime, as long as a token issued from it can live on by refreshing.
+    """
+
+    code_checksum = models.CharField(max_length=64)
+    application = models.ForeignKey(APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    spent_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["application", "code_checksum"], name="oauth_spent_code_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.code_checksum[:8]}… ({self.application_id})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,10 @@ from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 
 from apps.audit.services import audit_record
-from apps.oauth.models import ClientState, Connection
+from apps.oauth.models import ClientState, Connection, SpentCode
+from apps.oauth.tokens import token_checksum
+
+logger = logging.getLogger(__name__)
 
 
 def _client_metadata(application) -> dict[str, Any]:
@@ -106,3 +110,30 @@ def client_unblock(*, actor, application) -> ClientState:
     state.save()
     oauth_event_record(user=actor, application=application, action="oauth.client_unblocked")
     return state
+
+
+def spent_code_record(*, code: str, application, user) -> None:
+    """Remember an exchanged authorization code (its checksum) for as long as its tokens can live."""
+    cutoff = timezone.now() - timedelta(seconds=settings.OAUTH_REFRESH_TOKEN_SECONDS)
+    SpentCode.objects.filter(spent_at__lt=cutoff).delete()  # rare (one per sign-in), so pruned here
+    SpentCode.objects.create(code_checksum=token_checksum(code), application=application, user=user)
+
+
+@transaction.atomic
+def spent_code_reused(*, code: str, application) -> bool:
+    """A code that was already exchanged came again: revoke what it gave (RFC 6749 §10.5). True if it was spent."""
+    spent = SpentCode.objects.filter(code_checksum=token_checksum(code or ""), application=application).select_related(
+        "user"
+    ).first()
+    if spent is None:
+        return False
+    removed = _revoke_all(application=application, user=spent.user)
+    oauth_event_record(
+        user=spent.user,
+        application=application,
+        action="oauth.code_reused",
+        outcome="denied",
+        metadata={"tokens_removed_count": removed},
+    )
+    logger.warning("an authorization code of OAuth client %s was used twice: its tokens are revoked", application.pk)
+    return True

@@ -11,7 +11,13 @@ from oauthlib.oauth2.rfc6749 import errors
 
 from apps.oauth.redirects import redirect_uri_problem
 from apps.oauth.selectors import client_blocked, mcp_resource, resource_allowed
-from apps.oauth.services import connection_grant_recorded, connection_record_grant, oauth_event_record
+from apps.oauth.services import (
+    connection_grant_recorded,
+    connection_record_grant,
+    oauth_event_record,
+    spent_code_record,
+    spent_code_reused,
+)
 from apps.oauth.tokens import token_checksum, token_prefix
 
 logger = logging.getLogger(__name__)
@@ -64,10 +70,27 @@ class TodoOAuth2Validator(OAuth2Validator):
                 user=request.user, application=request.client, action="oauth.grant", metadata={"scope": scope}
             )
 
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        if super().validate_code(client_id, code, client, request, *args, **kwargs):
+            return True
+        spent_code_reused(code=code, application=client)  # a spent code again: its tokens go
+        return False
+
+    def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
+        try:
+            super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
+        except errors.InvalidGrantError:
+            # Another exchange of this code won the race after both were validated: both got
+            # tokens, so the code was used twice. The winner's record makes this a reuse.
+            spent_code_reused(code=code, application=request.client)
+            raise
+
     def save_bearer_token(self, token, request, *args, **kwargs):
         with transaction.atomic():
             result = super().save_bearer_token(token, request, *args, **kwargs)
             refreshed = request.grant_type == "refresh_token"
+            if request.grant_type == "authorization_code":
+                spent_code_record(code=request.code, application=request.client, user=request.user)
             connection_record_grant(user=request.user, application=request.client, scope=token.get("scope", ""))
             oauth_event_record(
                 user=request.user,

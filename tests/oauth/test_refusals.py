@@ -48,6 +48,67 @@ def test_an_authorization_code_works_once(oauth_server, alice):
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
 
 
+def test_a_reused_authorization_code_revokes_what_it_gave(oauth_server, alice, bob):
+    """RFC 6749 §4.1.2: a code used twice has leaked, so the tokens issued for it stop working."""
+    client_id = register(oauth_server).json()["client_id"]
+    verifier, challenge = pkce_pair()
+    code = get_code(oauth_server, client_id, challenge)["code"]
+    first = exchange(oauth_server, client_id, code, verifier)
+    assert first.status_code == 200
+    tokens = first.json()
+    assert mcp_post(oauth_server, tokens["access_token"], "tools/list").status_code == 200
+    # Another user's connection to the same client is not theirs to lose.
+    bobs = exchange(oauth_server, client_id, *_code_and_verifier(oauth_server, client_id, "bob")).json()
+
+    again = exchange(oauth_server, client_id, code, verifier)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert "access_token" not in again.text
+    assert mcp_post(oauth_server, tokens["access_token"], "tools/list").status_code == 401  # at once
+    refreshed = httpx2.post(
+        f"{oauth_server}/oauth/token/",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client_id},
+        timeout=15,
+    )
+    assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+    assert mcp_post(oauth_server, bobs["access_token"], "tools/list").status_code == 200
+    event = AuditEvent.objects.get(action="oauth.code_reused")
+    assert event.outcome == "denied" and event.actor == alice
+    assert event.metadata["tokens_removed_count"] == 2  # the access and the refresh token
+    assert code not in str(AuditEvent.objects.values_list("metadata", flat=True)[::1])
+
+
+def test_a_code_exchanged_twice_at_once_leaves_no_working_token(oauth_server, alice):
+    # Both exchanges may pass validation before either spends the code; whichever way they
+    # interleave, the code was used twice, so no token either of them got may still work.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.services import require_postgres
+
+    require_postgres()  # two writers at once: the in-memory SQLite test database locks its tables
+    client_id = register(oauth_server).json()["client_id"]
+    for _ in range(3):
+        code, verifier = _code_and_verifier(oauth_server, client_id, "alice")
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda _: exchange(oauth_server, client_id, code, verifier), range(2)))
+        assert sorted(a.status_code for a in answers) in ([200, 400], [400, 400])
+        for answer in answers:
+            if answer.status_code == 200:
+                assert mcp_post(oauth_server, answer.json()["access_token"], "tools/list").status_code == 401
+
+
+def test_an_unknown_or_expired_code_revokes_nothing(oauth_server, alice):
+    tokens = issue_tokens(oauth_server)
+    response = exchange(oauth_server, tokens["client_id"], "not-a-code-" + "x" * 30, "y" * 50)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert mcp_post(oauth_server, tokens["access_token"], "tools/list").status_code == 200
+    assert not AuditEvent.objects.filter(action="oauth.code_reused").exists()
+
+
+def _code_and_verifier(url: str, client_id: str, username: str) -> tuple[str, str]:
+    verifier, challenge = pkce_pair()
+    return get_code(url, client_id, challenge, username)["code"], verifier
+
+
 def test_plain_pkce_and_no_pkce_are_refused(oauth_server, alice):
     client_id = register(oauth_server).json()["client_id"]
     for overrides in ({"code_challenge_method": "plain"}, {"code_challenge": None, "code_challenge_method": None}):
