@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import transaction
 from django.http import HttpResponse
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
@@ -6,6 +7,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 from apps.audit.admin_mixins import AuditedAdminMixin
 from apps.audit.models import AuditCheckpoint, AuditEvent, AuditReport, AuditVerification, UsageRecord
 from apps.audit.selectors import usage_cache_summary
+from apps.audit.services import audit_record
 from apps.core.admin_display import WrappingListMixin, shortened
 
 
@@ -123,6 +125,26 @@ for _model in (PeriodicTask, CrontabSchedule, IntervalSchedule):
 @admin.register(PeriodicTask)
 class AuditedPeriodicTaskAdmin(AuditedAdminMixin, beat_admin.PeriodicTaskAdmin):
     audit_action = "schedule.periodic_task"
+
+    # The toolkit's bulk actions write with queryset.update(), past save_model: audited here.
+    def enable_tasks(self, request, queryset):
+        parent = super().enable_tasks
+        return self.audited_bulk_update(request, queryset, lambda rows: parent(request, rows))
+
+    def disable_tasks(self, request, queryset):
+        parent = super().disable_tasks
+        return self.audited_bulk_update(request, queryset, lambda rows: parent(request, rows))
+
+    def toggle_tasks(self, request, queryset):
+        parent = super().toggle_tasks
+        return self.audited_bulk_update(request, queryset, lambda rows: parent(request, rows))
+
+    def run_tasks(self, request, queryset):
+        with transaction.atomic():
+            for task in queryset:
+                audit_record(actor=request.user, action=f"{self.audit_action}.admin_run", target=task,
+                             metadata={"task": task.task[:200], "object": str(task)[:200]})  # fmt: skip
+        return super().run_tasks(request, queryset)
 
 
 @admin.register(CrontabSchedule)

@@ -86,6 +86,20 @@ class AuditedAdminMixin:
             audit_record(actor=request.user, action=self._audit_action(obj, "update"), target=obj,
                          metadata={"changes": changes, "object": str(obj)[:200]})  # fmt: skip
 
+    def audited_bulk_update(self, request, queryset, update):
+        """Run an action that changes rows with ``queryset.update`` (which skips save_model), and
+        write the same update event per changed row, in one transaction with the change."""
+        with transaction.atomic():
+            rows = list(queryset.select_for_update())
+            before = {obj.pk: model_snapshot(obj) for obj in rows}
+            result = update(queryset.model._default_manager.filter(pk__in=before))
+            for obj in queryset.model._default_manager.filter(pk__in=before):
+                changes = self.audit_changes(before[obj.pk], model_snapshot(obj))
+                if changes:
+                    audit_record(actor=request.user, action=self._audit_action(obj, "update"), target=obj,
+                                 metadata={"changes": changes, "object": str(obj)[:200]})  # fmt: skip
+        return result
+
     def delete_model(self, request, obj):
         with transaction.atomic():
             snapshot = {k: self._audit_value(k, v) for k, v in model_snapshot(obj).items()}

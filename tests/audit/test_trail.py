@@ -240,6 +240,52 @@ def test_a_schedule_changed_in_the_admin_is_audited_with_before_and_after():
     assert event.actor_username == "auditor"
 
 
+@pytest.mark.parametrize(
+    ("action", "start", "after"),
+    [("disable_tasks", True, False), ("enable_tasks", False, True), ("toggle_tasks", True, False)],
+)
+def test_the_schedule_admins_bulk_actions_are_audited_per_task(action, start, after):
+    from importlib import import_module
+
+    from django.apps import apps as django_apps
+    from django_celery_beat.models import PeriodicTask
+
+    import_module("apps.audit.migrations.0005_append_only_and_schedules").create_schedules(django_apps, None)
+    tasks = list(PeriodicTask.objects.filter(name__startswith="audit:").order_by("pk")[:2])
+    assert len(tasks) == 2
+    PeriodicTask.objects.filter(pk__in=[t.pk for t in tasks]).update(enabled=start)
+    _staff()
+    admin = Client()
+    admin.login(username="auditor", password="pw-for-tests-123")
+    response = admin.post(
+        "/admin/django_celery_beat/periodictask/",
+        {"action": action, "_selected_action": [t.pk for t in tasks], "index": 0},
+    )
+    assert response.status_code == 302
+    assert set(PeriodicTask.objects.filter(pk__in=[t.pk for t in tasks]).values_list("enabled", flat=True)) == {after}
+    events = AuditEvent.objects.filter(action="schedule.periodic_task.admin_update").order_by("id")
+    assert sorted(int(e.target_id) for e in events) == [t.pk for t in tasks]
+    for event in events:
+        assert event.metadata["changes"]["enabled"] == {"before": start, "after": after}
+        assert event.actor_username == "auditor"
+
+
+def test_running_a_schedule_from_the_admin_is_audited(settings):
+    from importlib import import_module
+
+    from django.apps import apps as django_apps
+    from django_celery_beat.models import PeriodicTask
+
+    import_module("apps.audit.migrations.0005_append_only_and_schedules").create_schedules(django_apps, None)
+    task = PeriodicTask.objects.get(name="audit: daily report")
+    _staff()
+    admin = Client()
+    admin.login(username="auditor", password="pw-for-tests-123")
+    admin.post("/admin/django_celery_beat/periodictask/", {"action": "run_tasks", "_selected_action": [task.pk]})
+    event = AuditEvent.objects.get(action="schedule.periodic_task.admin_run")
+    assert event.target_id == str(task.pk) and event.metadata["task"] == task.task
+
+
 def test_the_admin_mixin_never_writes_a_secret_value():
     from apps.audit.admin_mixins import AuditedAdminMixin
 
