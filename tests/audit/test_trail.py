@@ -403,3 +403,40 @@ def test_the_csv_export_streams_with_the_same_filters(user_a, user_b):
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert len(rows) == 20 and {r["action"] for r in rows} == {"task.create"}
     assert {r["actor_username"] for r in rows} == {user_a.username}
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"request_id": "req-1", "client_ip": "2001:db8::1"},
+        {"request_id": "", "client_ip": None},
+    ],
+)
+def test_audit_record_stores_exactly_what_the_orm_save_stores(user_a, context):
+    # audit_record's INSERT is built once per database (apps.audit.services._insert): the row it
+    # writes must be the row Model.save would write, field for field, and verify the same.
+    from apps.audit.chain import event_hash
+    from apps.audit.services import _audit_event, audit_record
+    from apps.core.request_context import RequestContext, reset_request_context, set_request_context
+
+    metadata = {"tool": "get_task", "nested": {"list": [1, 2.5, None, True], "ünï": "çødé ✓"}, "latency_ms": 1.25}
+    token = set_request_context(RequestContext(**context))
+    try:
+        for actor in (user_a, None):
+            fast = audit_record(actor=actor, action="mcp.tool_call", target_type="mcp.tool", target_id="get_task",
+                                metadata=metadata)  # fmt: skip
+            orm = _audit_event(actor=actor, action="mcp.tool_call", target_type="mcp.tool", target_id="get_task",
+                               metadata=metadata)  # fmt: skip
+            orm.save(force_insert=True)
+            assert fast.pk is not None and fast.pk != orm.pk
+            stored_fast, stored_orm = AuditEvent.objects.get(pk=fast.pk), AuditEvent.objects.get(pk=orm.pk)
+            for field in AuditEvent._meta.concrete_fields:
+                if field.name in ("id", "created_at", "row_hash"):
+                    continue
+                assert getattr(stored_fast, field.attname) == getattr(stored_orm, field.attname), field.name
+            assert stored_fast.created_at == fast.created_at  # to the microsecond
+            assert event_hash(stored_fast) == stored_fast.row_hash == fast.row_hash
+            with pytest.raises(AppendOnlyError):
+                fast.save()  # a stored row, as after Model.save
+    finally:
+        reset_request_context(token)
