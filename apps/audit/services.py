@@ -116,10 +116,10 @@ def _insert(event: AuditEvent) -> None:
         meta = AuditEvent._meta
         fields = [field for field in meta.local_concrete_fields if not field.primary_key]
         quote = connection.ops.quote_name
-        sql = (
-            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
-            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(meta.pk.column)}"
-        )
+        table, pk = quote(meta.db_table), quote(meta.pk.column)
+        columns, values = ", ".join(quote(field.column) for field in fields), ", ".join(["%s"] * len(fields))
+        # Only the model's own table and column names, quoted; every value is a parameter.
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING {pk}"  # nosec B608
         plan = _insert_plans[using] = (sql, fields)
     sql, fields = plan
     params = [field.get_db_prep_save(getattr(event, field.attname), connection=connection) for field in fields]
