@@ -90,10 +90,11 @@ class AuditedAdminMixin:
         """Run an action that changes rows with ``queryset.update`` (which skips save_model), and
         write the same update event per changed row, in one transaction with the change."""
         with transaction.atomic():
-            rows = list(queryset.select_for_update())
+            manager = queryset.model._default_manager
+            rows = list(manager.select_for_update().filter(pk__in=list(queryset.values_list("pk", flat=True))))
             before = {obj.pk: model_snapshot(obj) for obj in rows}
-            result = update(queryset.model._default_manager.filter(pk__in=before))
-            for obj in queryset.model._default_manager.filter(pk__in=before):
+            result = update(manager.filter(pk__in=before))
+            for obj in manager.filter(pk__in=before):
                 changes = self.audit_changes(before[obj.pk], model_snapshot(obj))
                 if changes:
                     audit_record(actor=request.user, action=self._audit_action(obj, "update"), target=obj,

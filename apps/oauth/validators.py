@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from django.db import transaction
-from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+from oauth2_provider.models import Grant, get_access_token_model, get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
@@ -29,6 +30,15 @@ def invalid_target(resource: str, request) -> errors.CustomOAuth2Error:
         description=f"This server issues tokens only for {mcp_resource()}, not {str(resource)[:200]!r}.",
         request=request,
     )
+
+
+@contextlib.contextmanager
+def _spent_meanwhile(code, client, request):
+    try:
+        yield
+    except Grant.DoesNotExist:
+        spent_code_reused(code=code, application=client)
+        raise errors.InvalidGrantError(request=request) from None
 
 
 class TodoOAuth2Validator(OAuth2Validator):
@@ -75,6 +85,20 @@ class TodoOAuth2Validator(OAuth2Validator):
             return True
         spent_code_reused(code=code, application=client)  # a spent code again: its tokens go
         return False
+
+    # Each reads the code's grant again after validate_code: a racing exchange of the same code
+    # may have spent it in between (the toolkit's .get() would be a 500). That is a reuse too.
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, *args, **kwargs):
+        with _spent_meanwhile(code, client, kwargs.get("request") or (args[0] if args else None)):
+            return super().confirm_redirect_uri(client_id, code, redirect_uri, client, *args, **kwargs)
+
+    def get_code_challenge(self, code, request):
+        with _spent_meanwhile(code, request.client, request):
+            return super().get_code_challenge(code, request)
+
+    def get_code_challenge_method(self, code, request):
+        with _spent_meanwhile(code, request.client, request):
+            return super().get_code_challenge_method(code, request)
 
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
         try:
