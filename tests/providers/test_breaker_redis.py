@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -21,7 +20,9 @@ from tests.services import require_redis
 pytestmark = pytest.mark.redis
 
 ROOT = Path(__file__).resolve().parents[2]
-COOLDOWN = 1.0
+# Long enough that a child process slow to start on a loaded machine still finds the breaker
+# open; the tests end the cool-down themselves (end_cool_down) instead of sleeping through it.
+COOLDOWN = 60.0
 
 
 @pytest.fixture
@@ -37,6 +38,11 @@ def shared_prefix():
         yield prefix
     for key in client.scan_iter(match=f"{prefix}:*"):
         client.delete(key)
+
+
+def end_cool_down(provider: str = "openai") -> None:
+    """Let the breaker's cool-down run out now, as if COOLDOWN seconds had passed."""
+    assert require_redis().hset(f"{state._prefix()}breaker:{provider}", "until", "0") == 0  # the field existed
 
 
 def other_process(fake, prefix: str) -> dict:
@@ -66,7 +72,7 @@ def test_a_breaker_opened_here_is_open_in_another_process_until_one_probe_closes
     assert seen["records"][0]["outcome"] == "skipped" and "in a row" in seen["records"][0]["reason"]
     assert seen["records"][-1]["provider"] == "offline" and seen["reply"]
 
-    time.sleep(COOLDOWN + 0.1)
+    end_cool_down()
     fake_provider.auto = True
     probed = other_process(fake_provider, shared_prefix)
 
@@ -80,7 +86,7 @@ def test_a_breaker_opened_here_is_open_in_another_process_until_one_probe_closes
 def test_after_the_cool_down_only_one_caller_of_many_gets_the_probe(shared_prefix):
     for _ in range(2):
         state.breaker_op("openai", "failure")
-    time.sleep(COOLDOWN + 0.1)
+    end_cool_down()
     decisions: list[str] = []
     barrier = threading.Barrier(16)
 
