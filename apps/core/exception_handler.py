@@ -14,11 +14,13 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
 
 from apps.core.errors import ApplicationError
+from apps.core.outage import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
 
 REQUEST_TOO_LARGE = ("request_too_large", "The request body is too large.")
+DATABASE_UNAVAILABLE = ("service_unavailable", "The database is unavailable; try again in a few seconds.")
 
 
 def error_body(code: str, message: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -34,6 +36,11 @@ def _message_from_detail(detail: Any) -> str:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DatabaseUnavailable):  # logged once per interval by database_outage
+        wait = DatabaseUnavailable.retry_after()
+        response = Response(error_body(*DATABASE_UNAVAILABLE, {"retry_after": wait}), status=503)
+        response["Retry-After"] = str(wait)
+        return response
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.extra), status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from apps.core.exception_handler import json_error_response
+from apps.core.exception_handler import DATABASE_UNAVAILABLE, error_body, json_error_response
+from apps.core.outage import DatabaseUnavailable
 
 API_PREFIX = "/api/"
 
@@ -44,4 +45,32 @@ class ApiJsonErrorMiddleware:
                 if header in response:
                     replacement[header] = response[header]
             return replacement
+        return response
+
+
+class DatabaseUnavailableMiddleware:
+    """A view that could not reach the database answers 503 with Retry-After, not a 500.
+
+    REST views answer it themselves (apps.core.exception_handler); this covers the pages, the
+    admin and Django's own views: JSON on /api/ paths, plain text elsewhere. The outage is logged
+    once per interval by apps.core.outage, so no traceback per request.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DatabaseUnavailable):
+            return None
+        wait = DatabaseUnavailable.retry_after()
+        if request.path.startswith(API_PREFIX):
+            response = JsonResponse(error_body(*DATABASE_UNAVAILABLE, {"retry_after": wait}), status=503)
+        else:
+            response = HttpResponse(
+                f"{DATABASE_UNAVAILABLE[1]}\n", status=503, content_type="text/plain; charset=utf-8"
+            )
+        response["Retry-After"] = str(wait)
         return response

@@ -6,6 +6,8 @@ import logging
 import threading
 import time
 
+from django.db.utils import OperationalError
+
 logger = logging.getLogger(__name__)
 
 
@@ -94,3 +96,26 @@ class Outage:
 cache_outage = Outage(
     "cache", retry_after_setting="REDIS_RETRY_AFTER_SECONDS", log_interval_setting="OUTAGE_LOG_INTERVAL_SECONDS"
 )
+
+
+# The database (PostgreSQL): a connection that timed out fails the next ones at once for
+# DATABASE_RETRY_AFTER_SECONDS (apps.core.postgresql); one log line per interval per process.
+database_outage = Outage(
+    "database",
+    retry_after_setting="DATABASE_RETRY_AFTER_SECONDS",
+    log_interval_setting="OUTAGE_LOG_INTERVAL_SECONDS",
+)
+
+
+class DatabaseUnavailable(OperationalError):
+    """The database could not be reached; answered as a 503 with Retry-After, never a 500.
+
+    Its message never carries the driver's (which names the host, port and user).
+    """
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(f"The database is unavailable ({reason})." if reason else "The database is unavailable.")
+
+    @staticmethod
+    def retry_after() -> int:
+        return max(1, round(database_outage.retry_after))

@@ -30,12 +30,13 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from mcp.server.connection import LOG_LEVEL_META_KEY
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp_types.jsonrpc import INVALID_REQUEST, PARSE_ERROR, UNSUPPORTED_PROTOCOL_VERSION
+from mcp_types.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, UNSUPPORTED_PROTOCOL_VERSION
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
 from apps.core.parsers import json_depth
 from apps.core.request_context import RequestContext, reset_request_context, set_request_context
 from apps.core.localcache import MISS, generations_prefetched
+from apps.core.outage import DatabaseUnavailable
 from apps.limits.mcp import Refusal, mcp_call_refusal, mcp_call_refusal_local
 from apps.limits.selectors import user_policies
 from apps.mcp_tools.auth import (
@@ -337,8 +338,26 @@ class McpHttpApp:
         if apps is None:
             await _send_json(send, 503, "service_unavailable", "The MCP endpoint is not started.")
             return
+        started = False
+
+        async def tracked_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         with verifications_for_this_request():
-            await self._serve(apps, scope, receive, send)
+            try:
+                await self._serve(apps, scope, receive, tracked_send)
+            except DatabaseUnavailable:
+                # The token check or the limit needed the database and it is down (logged once per
+                # interval by apps.core.outage): a 503 the client can retry, not a 500.
+                if started:
+                    raise
+                wait = DatabaseUnavailable.retry_after()
+                await _send_rpc_error(
+                    send, 503, INTERNAL_ERROR, "The database is unavailable; try again in a few seconds.",
+                    headers=[(b"retry-after", str(wait).encode())],
+                )
 
     async def _serve(self, apps, scope, receive, send) -> None:
         app = apps[0]

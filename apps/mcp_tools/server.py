@@ -40,6 +40,7 @@ from apps.core.observability import observe_tool_call
 from apps.core.errors import ApplicationError, PermissionDenied
 from apps.core.cache import digest, user_data_version_key
 from apps.core.localcache import generations_prefetched
+from apps.core.outage import DatabaseUnavailable
 from apps.core.fields import NO_NUL_PATTERN
 from apps.mcp_tools.auth import AccessTokenVerifier, DjangoAccessToken
 from apps.mcp_tools.context import (
@@ -457,6 +458,12 @@ class TodoMCPServer(FeaturesMixin, MCPServer):
             return result
         except ToolError:
             raise  # the SDK turns it into an is_error result (a crashed tool: a generic message)
+        except DatabaseUnavailable:  # logged once per interval by apps.core.outage
+            return error_result(
+                "service_unavailable",
+                "The database is unavailable; try again in a few seconds.",
+                {"retry_after": DatabaseUnavailable.retry_after()},
+            )
         except Exception:
             # Anything else would reach the client as its str(): log it here, answer generically.
             logger.exception("MCP tool call %r failed", str(name)[:64])
@@ -503,6 +510,8 @@ class TodoMCPServer(FeaturesMixin, MCPServer):
             if isinstance(exc.__cause__, ServiceError):
                 error = exc.__cause__.error
                 return error_result(error.code, error.message, error.extra)
+            if isinstance(exc.__cause__, DatabaseUnavailable):
+                raise exc.__cause__ from None  # call_tool answers it
             raise
         finally:
             end_call(token)
@@ -553,6 +562,8 @@ def sync_registry_at_startup() -> None:
     close_old_connections()
     try:
         tool_registry_sync()
+    except DatabaseUnavailable:
+        logger.warning("MCP tool registry not synced: the database is unavailable (synced at the next start)")
     except DatabaseError as exc:
         logger.warning("MCP tool registry not synced (%s); run `manage.py migrate`", type(exc).__name__)
     finally:

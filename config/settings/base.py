@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "apps.core.request_context.RequestContextMiddleware",
     "apps.core.observability.RequestLogMiddleware",
     "apps.core.middleware.ApiJsonErrorMiddleware",
+    "apps.core.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -122,6 +123,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # apps.core.postgresql: Django's backend, failing fast for DATABASE_RETRY_AFTER_SECONDS after a
+    # connection timed out, and answering a database outage with a 503 (see there).
+    DATABASES["default"]["ENGINE"] = "apps.core.postgresql"
     # A database that accepts connections but never answers must not hold a request forever.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT_SECONDS", default=5)
@@ -163,6 +167,9 @@ REDIS_SOCKET_CONNECT_TIMEOUT_SECONDS = env.float("REDIS_SOCKET_CONNECT_TIMEOUT_S
 REDIS_SOCKET_TIMEOUT_SECONDS = env.float("REDIS_SOCKET_TIMEOUT_SECONDS", default=1.0)
 REDIS_RETRY_AFTER_SECONDS = env.float("REDIS_RETRY_AFTER_SECONDS", default=5.0)
 OUTAGE_LOG_INTERVAL_SECONDS = env.float("OUTAGE_LOG_INTERVAL_SECONDS", default=60.0)
+# After a PostgreSQL connection timed out, new connections fail at once (a 503) for this long
+# before one probes the database again (apps.core.postgresql).
+DATABASE_RETRY_AFTER_SECONDS = env.float("DATABASE_RETRY_AFTER_SECONDS", default=5.0)
 
 
 def redis_cache(url: str) -> dict:

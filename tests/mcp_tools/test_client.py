@@ -279,3 +279,20 @@ def test_an_http_request_in_the_same_context_as_a_binding_still_acts_only_for_it
     listed, anonymous = run(scenario())
     assert [t["title"] for t in listed.structured_content["tasks"]] == ["bob's"]
     assert anonymous.status_code == 401
+
+
+@db
+def test_a_tool_whose_database_went_away_is_a_service_unavailable_tool_error_not_a_crash(user_a, monkeypatch, caplog):
+    from apps.core.outage import DatabaseUnavailable
+
+    def unavailable(*args):
+        raise DatabaseUnavailable("test")
+
+    monkeypatch.setattr(server_module, "_run_tool", unavailable)
+    with caplog.at_level(logging.ERROR, logger="apps.mcp_tools.server"):
+        outcome = mcp_tool_call(user=user_a, name="list_tasks", arguments={})
+    assert outcome.is_error
+    assert outcome.structured["error"]["code"] == "service_unavailable"
+    assert outcome.structured["error"]["extra"]["retry_after"] >= 1
+    assert "unavailable" in outcome.content_text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # the outage logs itself, once

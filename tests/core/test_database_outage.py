@@ -1,0 +1,176 @@
+"""A PostgreSQL that accepts connections and never answers: one timeout per window, then 503s at once.
+
+Before apps.core.postgresql, a REST call against a black-holed database tried to connect six
+times (token, view, session ...), took 30 s and answered 500; /mcp answered a plain-text 500.
+The unit tests need no database server (the black hole is a socket here); the last one starts
+the app in its own process, pointed at the black hole, as an operator would meet the outage.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2
+import pytest
+from django.db import OperationalError
+
+from apps.core.outage import DatabaseUnavailable, database_outage
+from apps.core.postgresql.base import DatabaseWrapper
+from tests.core.test_outbound_timeouts import black_hole
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_outage():
+    database_outage.reset()
+    yield
+    database_outage.reset()
+
+
+@pytest.fixture
+def hole():
+    with black_hole() as port:
+        yield port
+
+
+def _wrapper(settings, port: int) -> DatabaseWrapper:
+    config = {
+        **settings.DATABASES["default"],
+        "ENGINE": "apps.core.postgresql",
+        "NAME": "todoassist",
+        "USER": "postgres",
+        "PASSWORD": "",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "OPTIONS": {"connect_timeout": 1},
+    }
+    config.pop("TEST", None)
+    return DatabaseWrapper(config, alias="outage")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _connect_failure(wrapper: DatabaseWrapper, django_db_blocker) -> tuple[DatabaseUnavailable, float]:
+    started = time.monotonic()
+    with django_db_blocker.unblock(), pytest.raises(DatabaseUnavailable) as raised:
+        wrapper.ensure_connection()
+    return raised.value, time.monotonic() - started
+
+
+def test_after_one_connect_timeout_new_connections_fail_at_once_until_the_window_ends(settings, hole, django_db_blocker):
+    settings.DATABASE_RETRY_AFTER_SECONDS = 1.5
+    wrapper = _wrapper(settings, hole)
+
+    first, waited = _connect_failure(wrapper, django_db_blocker)
+    assert 0.8 < waited < 4  # the connect timeout, once
+    assert isinstance(first, OperationalError)  # what Django code already expects from a database
+    assert database_outage.is_down()
+
+    for _ in range(5):
+        error, waited = _connect_failure(wrapper, django_db_blocker)
+        assert waited < 0.2, waited  # no network: failing fast
+        assert "failing fast" in str(error)
+
+    time.sleep(1.6)  # the window is over: the next connection probes the database again
+    _, waited = _connect_failure(wrapper, django_db_blocker)
+    assert waited > 0.8
+
+
+def test_the_error_never_carries_the_driver_message_host_or_user(settings, hole, django_db_blocker):
+    error, _ = _connect_failure(_wrapper(settings, hole), django_db_blocker)
+    text = f"{error} {error!r}"
+    assert str(hole) not in text and "127.0.0.1" not in text and "postgres" not in text
+
+
+def test_a_refused_connection_is_unavailable_but_does_not_fail_the_next_ones_fast(settings, django_db_blocker):
+    wrapper = _wrapper(settings, _free_port())  # nothing listens there: refused at once
+    _connect_failure(wrapper, django_db_blocker)
+    assert not database_outage.is_down()  # a refusal costs nothing to retry
+
+
+def test_recovery_is_noticed_and_logged(settings, hole, django_db_blocker, caplog):
+    caplog.set_level("WARNING", logger="apps.core.outage")
+    settings.DATABASE_RETRY_AFTER_SECONDS = 0.1
+    _connect_failure(_wrapper(settings, hole), django_db_blocker)
+    assert any("database unavailable" in r.getMessage() for r in caplog.records)
+    database_outage.recovered()
+    assert any("database reachable again" in r.getMessage() for r in caplog.records)
+
+
+# -- the running app ------------------------------------------------------------------------------------
+
+
+def _rpc_call() -> dict:
+    return {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_tasks", "arguments": {}}}
+
+
+def test_the_app_answers_503_with_retry_after_and_within_one_connect_timeout(hole, tmp_path):
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.development",
+        "DJANGO_DEBUG": "false",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{hole}/todoassist",
+        "DATABASE_CONNECT_TIMEOUT_SECONDS": "1",
+        "DATABASE_RETRY_AFTER_SECONDS": "30",
+        "MCP_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("REDIS_URL", None)  # the embedded cache: only the database is out
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port), "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx2.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx2.TransportError:
+                assert time.monotonic() < deadline and server.poll() is None, log.read_text()[-3000:]
+                time.sleep(0.2)
+
+        bearer = {"Authorization": "Bearer tda_abcdefghijkl_" + "x" * 43}
+        mcp_headers = {
+            **bearer,
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2025-11-25",
+        }
+        started = time.monotonic()
+        for _ in range(3):
+            api = httpx2.get(f"{base}/api/v1/tasks/", headers=bearer, timeout=30)
+            mcp = httpx2.post(f"{base}/mcp", json=_rpc_call(), headers=mcp_headers, timeout=30)
+            page = httpx2.get(f"{base}/", cookies={"sessionid": "x" * 32}, timeout=30)
+        elapsed = time.monotonic() - started
+
+        assert api.status_code == 503, api.text
+        assert api.json()["error"]["code"] == "service_unavailable"
+        assert api.headers["Retry-After"] == "30"
+        assert mcp.status_code == 503, mcp.text
+        assert mcp.json()["error"]["code"] == -32603 and "unavailable" in mcp.json()["error"]["message"]
+        assert mcp.headers["Retry-After"] == "30"
+        assert page.status_code == 503, page.text[:300]
+        assert page.headers["Retry-After"] == "30"
+        assert elapsed < 8, elapsed  # one 1 s connect timeout (plus start-up's), not one per attempt
+        for response in (api, mcp, page):
+            assert str(hole) not in response.text and "postgres" not in response.text
+        output = log.read_text()
+        assert output.count("Traceback") <= 1, output[-3000:]  # the outage's first report only
+    finally:
+        server.terminate()
+        server.wait(10)
