@@ -155,6 +155,23 @@ def read_generation(key: str) -> str | None:
     return value
 
 
+_bump_warnings = {"next": 0.0, "suppressed": 0}
+_bump_warnings_lock = threading.Lock()
+
+
+def _warn_bump_failed(key: str) -> None:
+    """One line per OUTAGE_LOG_INTERVAL_SECONDS: with the cache down, every write fails to bump."""
+    now = time.monotonic()
+    with _bump_warnings_lock:
+        if now < _bump_warnings["next"]:
+            _bump_warnings["suppressed"] += 1
+            return
+        suppressed = _bump_warnings["suppressed"]
+        _bump_warnings.update(next=now + settings.OUTAGE_LOG_INTERVAL_SECONDS, suppressed=0)
+    more = f" ({suppressed} more keys since the last report)" if suppressed else ""
+    logger.warning("could not bump %s; other processes keep their copies up to the TTL%s", key, more)
+
+
 def bump_generation(key: str) -> bool:
     """A new generation under ``key``: every copy tagged with the old one is dropped. False if the cache failed."""
     prefetched = _prefetched.get()
@@ -163,7 +180,7 @@ def bump_generation(key: str) -> bool:
     try:
         cache.set(key, uuid.uuid4().hex, timeout=None)
     except Exception as exc:
-        logger.warning("could not bump %s; other processes keep their copies up to the TTL", key)
+        _warn_bump_failed(key)
         cache_outage.failed(exc, fail_fast=False)
         return False
     return True

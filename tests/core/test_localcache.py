@@ -152,3 +152,25 @@ def test_generations_read_ahead_from_a_failing_cache_fall_back_to_no_copies(capl
     with generations_prefetched([copies.key]):
         assert copies.generation() is None  # as without the read-ahead: no copies, no error
     caches.close_all()
+
+
+def test_with_the_cache_down_failed_bumps_are_one_warning_per_interval_not_one_per_write(monkeypatch, caplog):
+    from types import SimpleNamespace
+
+    from apps.core import localcache
+    from apps.core.outage import cache_outage
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(localcache, "cache", SimpleNamespace(set=down))
+    monkeypatch.setattr(localcache, "_bump_warnings", {"next": 0.0, "suppressed": 0})
+    cache_outage.reset()
+    try:
+        with caplog.at_level("WARNING", logger="apps.core.localcache"):
+            for n in range(20):
+                assert localcache.bump_generation(f"test:bump:{n}") is False
+    finally:
+        cache_outage.reset()
+    warned = [r.getMessage() for r in caplog.records if r.name == "apps.core.localcache"]
+    assert len(warned) == 1 and "test:bump:0" in warned[0], warned
