@@ -16,6 +16,19 @@ _NO_NUL = r"^[^\x00]+$"
 _NOT_BLANK = r"^[^\x00]*[^\x00 \t\n\r\f\v][^\x00]*$"
 
 
+class _NotBlank(RegexValidator):
+    """The not-blank pattern (it also excludes NUL, for the schema), worded by what is wrong.
+
+    Text with a NUL that is not blank is refused by DRF's own ProhibitNullCharactersValidator
+    ("Null characters are not allowed."); this one then says nothing, instead of "may not be blank".
+    """
+
+    def __call__(self, value):
+        if isinstance(value, str) and "\x00" in value and value.strip(ASCII_WHITESPACE + "\x00"):
+            return
+        super().__call__(value)
+
+
 class StrictCharField(serializers.CharField):
     """A CharField that rejects non-strings and NUL characters; ``not_blank`` also refuses whitespace-only text.
 
@@ -32,7 +45,7 @@ class StrictCharField(serializers.CharField):
             # it must itself exclude NUL and, where wanted, blank text.
             validators.append(RegexValidator(pattern, pattern_message or "This value is not accepted.", code="invalid"))
         elif not_blank:
-            validators.append(RegexValidator(_NOT_BLANK, "This field may not be blank.", code="blank"))
+            validators.append(_NotBlank(_NOT_BLANK, "This field may not be blank.", code="blank"))
         else:
             validators.append(RegexValidator(_NO_NUL, "Null characters are not allowed.", code="null_characters"))
         super().__init__(validators=validators, **kwargs)
