@@ -183,26 +183,7 @@ def test_the_settings_bound_a_redis_broker_and_retry_a_publish_once_at_most():
 # -- the database ----------------------------------------------------------------------------------------
 
 
-def test_a_black_holed_postgresql_fails_to_connect_within_its_connect_timeout(hole, settings, django_db_blocker):
-    from django.db import OperationalError as DatabaseError
-    from django.db.backends.postgresql.base import DatabaseWrapper
-
-    config = {
-        **settings.DATABASES["default"],
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": "todoassist",
-        "USER": "postgres",
-        "PASSWORD": "",
-        "HOST": "127.0.0.1",
-        "PORT": str(hole),
-        "OPTIONS": {"connect_timeout": 1},
-    }
-    config.pop("TEST", None)
-    wrapper = DatabaseWrapper(config, alias="blackhole")
-    started = time.monotonic()
-    with django_db_blocker.unblock(), pytest.raises(DatabaseError):
-        wrapper.ensure_connection()
-    assert time.monotonic() - started < 4
+# The first connect to a black-holed PostgreSQL, and the ones after it: tests/core/test_database_outage.py.
 
 
 def test_postgresql_connections_get_a_connect_timeout(monkeypatch):
