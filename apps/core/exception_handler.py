@@ -20,11 +20,17 @@ logger = logging.getLogger(__name__)
 
 
 REQUEST_TOO_LARGE = ("request_too_large", "The request body is too large.")
-DATABASE_UNAVAILABLE = ("service_unavailable", "The database is unavailable; try again in a few seconds.")
+DATABASE_UNAVAILABLE = ("service_unavailable", DatabaseUnavailable.PUBLIC_MESSAGE)
 
 
 def error_body(code: str, message: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "extra": extra or {}}}
+
+
+def database_unavailable() -> tuple[dict[str, Any], str]:
+    """The 503 body and Retry-After value for a request that could not reach the database."""
+    wait = DatabaseUnavailable.retry_after()
+    return error_body(*DATABASE_UNAVAILABLE, {"retry_after": wait}), str(wait)
 
 
 def _message_from_detail(detail: Any) -> str:
@@ -37,10 +43,8 @@ def _message_from_detail(detail: Any) -> str:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DatabaseUnavailable):  # logged once per interval by database_outage
-        wait = DatabaseUnavailable.retry_after()
-        response = Response(error_body(*DATABASE_UNAVAILABLE, {"retry_after": wait}), status=503)
-        response["Retry-After"] = str(wait)
-        return response
+        body, wait = database_unavailable()
+        return Response(body, status=503, headers={"Retry-After": wait})
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.extra), status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from apps.core.exception_handler import DATABASE_UNAVAILABLE, error_body, json_error_response
+from apps.core.exception_handler import database_unavailable, json_error_response
 from apps.core.outage import DatabaseUnavailable
 
 API_PREFIX = "/api/"
@@ -65,12 +65,12 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, DatabaseUnavailable):
             return None
-        wait = DatabaseUnavailable.retry_after()
+        body, wait = database_unavailable()
         if request.path.startswith(API_PREFIX):
-            response = JsonResponse(error_body(*DATABASE_UNAVAILABLE, {"retry_after": wait}), status=503)
+            response = JsonResponse(body, status=503)
         else:
             response = HttpResponse(
-                f"{DATABASE_UNAVAILABLE[1]}\n", status=503, content_type="text/plain; charset=utf-8"
+                f"{DatabaseUnavailable.PUBLIC_MESSAGE}\n", status=503, content_type="text/plain; charset=utf-8"
             )
-        response["Retry-After"] = str(wait)
+        response["Retry-After"] = wait
         return response

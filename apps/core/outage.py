@@ -110,8 +110,11 @@ database_outage = Outage(
 class DatabaseUnavailable(OperationalError):
     """The database could not be reached; answered as a 503 with Retry-After, never a 500.
 
-    Its message never carries the driver's (which names the host, port and user).
+    Its message never carries the driver's (which names the host, port and user); clients get
+    ``PUBLIC_MESSAGE``.
     """
+
+    PUBLIC_MESSAGE = "The database is unavailable; try again in a few seconds."
 
     def __init__(self, reason: str = "") -> None:
         super().__init__(f"The database is unavailable ({reason})." if reason else "The database is unavailable.")

@@ -355,7 +355,7 @@ class McpHttpApp:
                     raise
                 wait = DatabaseUnavailable.retry_after()
                 await _send_rpc_error(
-                    send, 503, INTERNAL_ERROR, "The database is unavailable; try again in a few seconds.",
+                    send, 503, INTERNAL_ERROR, DatabaseUnavailable.PUBLIC_MESSAGE,
                     headers=[(b"retry-after", str(wait).encode())],
                 )
 

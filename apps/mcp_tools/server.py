@@ -461,7 +461,7 @@ class TodoMCPServer(FeaturesMixin, MCPServer):
         except DatabaseUnavailable:  # logged once per interval by apps.core.outage
             return error_result(
                 "service_unavailable",
-                "The database is unavailable; try again in a few seconds.",
+                DatabaseUnavailable.PUBLIC_MESSAGE,
                 {"retry_after": DatabaseUnavailable.retry_after()},
             )
         except Exception:
