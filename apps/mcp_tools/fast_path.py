@@ -1,50 +1,66 @@
 """/mcp's fast path: one authenticated JSON-RPC tools/call answered without the SDK's HTTP transport.
 
 The SDK serves a handshake-era (2025-11-25) stateless POST by building a transport, a server
-task, memory streams and a JSON-RPC dispatcher for it, behind Starlette and three auth layers:
-most of a call's CPU. Here the same request runs through the SDK's own per-request kernel
-(``serve_one``: params validation, server middleware, ``TodoMCPServer.call_tool``, result
-serialisation) and is answered with the body, status and headers that transport would send;
-a 2026-07-28 request goes straight to the SDK's own single-exchange handler, minus Starlette.
+task, memory streams and a JSON-RPC dispatcher for it, behind Starlette and three auth layers,
+then runs its per-request kernel (``serve_one``: a connection, a dispatch context, a session,
+params validation, the server middleware, the handler, result serialisation): most of a call's
+CPU. Here the plain call (params ``{"name": str, "arguments": object}`` and nothing else)
+runs the server's own middleware (the SDK's OpenTelemetry span and requestState seal, the
+project's ProtocolLog), ``TodoMCPServer.call_tool`` (scope, arguments, the SDK's argument
+validation and result conversion, the audit row), the handler's error mapping and the SDK's
+per-version result serialisation, and is answered with the body, status and headers the SDK's
+JSON response would carry. Any other shape (``_meta``, a progress token, a task, other params)
+or any other middleware goes through the SDK's kernel (``serve_one``); a 2026-07-28 request
+goes to the SDK's own single-exchange handler, minus Starlette.
 
 Only a request the SDK would accept is taken: a POST the SDK's content-type and Accept checks
 pass, one JSON-RPC request (no batch, no notification) for tools/call, and a bearer token the
 SDK's auth middleware would accept (verified the same way, with this request's memo). Anything
 else returns False and goes to the SDK app, which answers it (a 401, a 406, a parse error ...).
-Off with ``MCP_FAST_PATH=false``. Tests: tests/mcp_tools/test_fast_path.py compares both paths.
+Off with ``MCP_FAST_PATH=false``. Tests: tests/mcp_tools/test_fast_path.py compares the paths.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
 
 import pydantic_core
+from mcp.server._otel import OpenTelemetryMiddleware
 from mcp.server._streamable_http_modern import _SingleExchangeDispatchContext, handle_modern_request
 from mcp.server.auth.middleware.auth_context import auth_context_var
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.connection import Connection
-from mcp.server.runner import serve_one
+from mcp.server.context import ServerRequestContext
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.request_state import RequestStateBoundary
+from mcp.server.runner import _apply_middleware, _dump_result, serve_one
 from mcp.server.streamable_http import CONTENT_TYPE_JSON, check_accept_headers
 from mcp.shared.jsonrpc_dispatcher import handler_exception_to_error_data, progress_token_from_params
+from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp.shared.transport_context import TransportContext
 from mcp_types import (
     DEFAULT_NEGOTIATED_VERSION,
+    INTERNAL_ERROR,
+    CallToolResult,
     ErrorData,
     JSONRPCError,
     JSONRPCRequest,
     JSONRPCResponse,
+    TextContent,
     jsonrpc_message_adapter,
 )
+from mcp_types.methods import serialize_server_result
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 from starlette.authentication import AuthCredentials
 from starlette.requests import Request
-from starlette.responses import Response
 
 from apps.mcp_tools.auth import AccessTokenVerifier
+from apps.mcp_tools.server import ProtocolLog
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +107,13 @@ def _single_tools_call(body: bytes) -> JSONRPCRequest | None:
     return message if isinstance(message, JSONRPCRequest) else None
 
 
-async def answer_tools_call(lowlevel: Any, manager: Any, scope: dict[str, Any], receive, send, body: bytes) -> bool:
+async def answer_tools_call(server: Any, manager: Any, scope: dict[str, Any], receive, send, body: bytes) -> bool:
     """Answer the request as the SDK's JSON app would; False (nothing sent) to leave it to that app.
 
-    ``lowlevel`` is the MCPServer's low-level server, ``manager`` the JSON app's session manager
-    (its lifespan state and security settings); ``receive`` replays ``body``.
+    ``server`` is the TodoMCPServer, ``manager`` the JSON app's session manager (its lifespan
+    state and security settings); ``receive`` replays ``body``.
     """
+    lowlevel = server._lowlevel_server
     if scope.get("method") != "POST" or not _content_type_accepted(_header(scope, b"content-type")):
         return False
     version = _header(scope, b"mcp-protocol-version")
@@ -123,16 +140,110 @@ async def answer_tools_call(lowlevel: Any, manager: Any, scope: dict[str, Any], 
                 lowlevel, manager.security_settings, True, manager._lifespan_state, scope, receive, send
             )
             return True
-        answer = await _serve_legacy(lowlevel, manager, request, message, version or DEFAULT_NEGOTIATED_VERSION)
+        version = version or DEFAULT_NEGOTIATED_VERSION
+        answer = await serve_direct(server, request, message, version)
+        if answer is None:  # not the plain shape: the SDK's kernel
+            answer = await _serve_legacy(lowlevel, manager, request, message, version)
     finally:
         auth_context_var.reset(reset)
-    # As StreamableHTTPServerTransport._create_json_response writes it (stateless: no session id).
-    await Response(
-        answer.model_dump_json(by_alias=True, exclude_unset=True),
-        status_code=200,
-        headers={"Content-Type": CONTENT_TYPE_JSON},
-    )(scope, receive, send)
+    # As StreamableHTTPServerTransport._create_json_response writes it, through Starlette's
+    # Response (stateless: no session id): the same bytes and headers, in that order.
+    content = answer.model_dump_json(by_alias=True, exclude_unset=True).encode()
+    await send({
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", CONTENT_TYPE_JSON.encode()), (b"content-length", str(len(content)).encode())],
+    })
+    await send({"type": "http.response.body", "body": content})
     return True
+
+
+# The server middleware serve_direct knows to read nothing but the context fields it fills in
+# (the SDK's span and requestState seal, the project's log line); any other: the SDK's kernel.
+_DIRECT_MIDDLEWARE = (OpenTelemetryMiddleware, RequestStateBoundary, ProtocolLog)
+_PLAIN_PARAMS = frozenset({"name", "arguments"})
+
+
+def _plain_call(params: Any) -> bool:
+    """``{"name": str, "arguments": object}`` (arguments optional) and nothing else."""
+    if not isinstance(params, dict) or not params.keys() <= _PLAIN_PARAMS:
+        return False
+    arguments = params.get("arguments")
+    return isinstance(params.get("name"), str) and (arguments is None or isinstance(arguments, dict))
+
+
+async def serve_direct(
+    server: Any, request: Request, message: JSONRPCRequest, version: str
+) -> JSONRPCResponse | JSONRPCError | None:
+    """What ``serve_one`` answers for a plain tools/call, without its kernel; None for any other call.
+
+    The same steps in the same order: the server middleware (outermost first) around the
+    handler and the result's serialisation, ``MCPServer._handle_call_tool``'s error mapping,
+    the dispatcher's exception mapping. Not built: the connection, the dispatch context, the
+    session, the typed params. In a JSON response nothing but the answer has a wire, and a
+    plain call asks for no progress, so the tool gets no request context: the principal comes
+    from the verified token, as on the SDK's path.
+    """
+    lowlevel = server._lowlevel_server
+    params = message.params
+    if (
+        not _plain_call(params)
+        or "tools/call" in lowlevel.cache_hints
+        or not all(type(middleware) in _DIRECT_MIDDLEWARE for middleware in lowlevel.middleware)
+    ):
+        return None
+    name, arguments = params["name"], params.get("arguments") or {}
+
+    async def handle(ctx: ServerRequestContext) -> dict[str, Any]:
+        try:
+            result = await server.call_tool(name, arguments, None)
+        except MCPError:
+            raise
+        except Exception as exc:  # as MCPServer._handle_call_tool answers it
+            if isinstance(exc, ToolError) and not isinstance(exc, UnexpectedToolError):
+                if isinstance(exc.__cause__, ValidationError):
+                    fields = sorted({".".join(str(part) for part in err["loc"]) for err in exc.__cause__.errors()})
+                    logger.info("Tool %r rejected arguments: %r", name, fields)
+                else:
+                    logger.info("Tool %r failed: %r", name, str(exc))
+            else:
+                logger.exception("Tool %r raised an unexpected exception", name)
+            result = CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+        # ServerRunner._serialize for a handshake-era version: no cache hint (checked above), the sieve.
+        dumped = _dump_result(result)
+        try:
+            return serialize_server_result("tools/call", version, dumped)
+        except ValidationError:
+            logger.exception("handler for %r returned an invalid result", "tools/call")
+            raise MCPError(code=INTERNAL_ERROR, message="Handler returned an invalid result") from None
+
+    call = handle
+    for middleware in reversed(lowlevel.middleware):
+        call = functools.partial(_apply_middleware, middleware, call)  # as ServerRunner composes them
+    ctx = ServerRequestContext(
+        session=None,  # the middleware above reads none of what is left out
+        lifespan_context=None,
+        protocol_version=version,
+        method="tools/call",
+        params=params,
+        request_id=message.id,
+        request=request,
+    )
+    try:
+        result = await call(ctx)
+    except Exception as exc:
+        return _error_answer(message, exc)
+    return JSONRPCResponse(jsonrpc="2.0", id=message.id, result=_dump_result(result))
+
+
+def _error_answer(message: JSONRPCRequest, exc: Exception) -> JSONRPCError:
+    # JSONRPCDispatcher._handle_request's mapping. TodoMCPServer.call_tool turns a tool's own
+    # failure into a tool error, so only the SDK's kernel (or its middleware) can raise here.
+    error = handler_exception_to_error_data(exc)
+    if error is None:
+        logger.exception("handler for %r raised", message.method)
+        error = ErrorData(code=0, message=str(exc))
+    return JSONRPCError(jsonrpc="2.0", id=message.id, error=error)
 
 
 async def _serve_legacy(
@@ -152,11 +263,5 @@ async def _serve_legacy(
             lifespan_state=manager._lifespan_state,
         )
     except Exception as exc:
-        # JSONRPCDispatcher._handle_request's mapping. TodoMCPServer.call_tool turns a tool's own
-        # failure into a tool error, so only the SDK's kernel can raise here.
-        error = handler_exception_to_error_data(exc)
-        if error is None:
-            logger.exception("handler for %r raised", message.method)
-            error = ErrorData(code=0, message=str(exc))
-        return JSONRPCError(jsonrpc="2.0", id=message.id, error=error)
+        return _error_answer(message, exc)
     return JSONRPCResponse(jsonrpc="2.0", id=message.id, result=result)

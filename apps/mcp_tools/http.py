@@ -308,11 +308,11 @@ class McpHttpApp:
             async with contextlib.AsyncExitStack() as stack:
                 for _app, manager in apps_and_managers:
                     await stack.enter_async_context(manager.run())
-                # (JSON app, streaming app, the low-level server and the JSON app's manager for the fast path)
+                # (JSON app, streaming app, the MCPServer and the JSON app's manager for the fast path)
                 self._apps[loop] = (
                     apps_and_managers[0][0],
                     apps_and_managers[1][0],
-                    server._lowlevel_server,
+                    server,
                     apps_and_managers[0][1],
                 )
                 try:

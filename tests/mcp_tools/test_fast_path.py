@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import secrets
@@ -17,6 +18,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken as OAuthAccessToken
 from oauth2_provider.models import Application
 
+import apps.mcp_tools.fast_path as fast_path
 import apps.mcp_tools.http as mcp_http
 from apps.audit.models import AuditEvent
 from apps.keys.services import access_token_create, access_token_revoke
@@ -50,6 +52,21 @@ def taken(monkeypatch):
         return answered
 
     monkeypatch.setattr(mcp_http, "answer_tools_call", recording)
+    return seen
+
+
+@pytest.fixture
+def direct(monkeypatch):
+    """Of the calls the fast path took: answered without the SDK's kernel (True) or through it (False)."""
+    seen: list[bool] = []
+    original = fast_path.serve_direct
+
+    async def recording(*args):
+        answer = await original(*args)
+        seen.append(answer is not None)
+        return answer
+
+    monkeypatch.setattr(fast_path, "serve_direct", recording)
     return seen
 
 
@@ -214,17 +231,20 @@ def _matrix(url: str, label: str) -> list[tuple]:
     return [_answer(response, ids) for response in [*responses, renamed, labels]]
 
 
-def test_every_request_gets_the_same_answer_with_and_without_the_fast_path(live_server_url, taken):
+def test_every_request_gets_the_same_answer_with_and_without_the_fast_path(live_server_url, taken, direct):
     _ids_past_the_floor()
     with override_settings(MCP_FAST_PATH=False):
         slow = _matrix(live_server_url, "slow")
-    assert not any(taken)
+    assert not any(taken) and not direct
     taken.clear()
     fast = _matrix(live_server_url, "fast")
     for index, (a, b) in enumerate(zip(slow, fast, strict=True)):
         assert a == b, (index, a, b)
     # The shapes it is for went through it, the rest to the SDK: it is not a no-op.
     assert sum(taken) >= 25 and not all(taken)
+    # Of those, the plain calls skipped the SDK's kernel; four went through it, for the SDK's own
+    # answer: arguments that are a list, no name, no params, a progress token.
+    assert len(direct) == sum(taken) and len(direct) - sum(direct) == 4, direct
     assert fast[0][0] == 200 and fast[0][2]["result"]["structuredContent"]["title"] == "alpha"
     assert fast[17][0] == 401 and fast[21][0] == 403 and fast[23][0] == 429
 
@@ -312,3 +332,59 @@ def test_two_users_calling_at_once_each_get_only_their_own_task(live_server_url,
         else:
             assert result["isError"] and "structuredContent" not in result  # the other user's: not found
     assert len(taken) == 40 and all(taken)
+
+
+class _Span:
+    def __init__(self, name: str, kind: Any, attributes: dict) -> None:
+        self.name, self.kind, self.attributes, self.status = name, kind, attributes, None
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self.attributes[key] = value
+
+    def set_attributes(self, attributes: dict) -> None:
+        self.attributes.update(attributes)
+
+    def set_status(self, code: Any, description: str | None = None) -> None:
+        self.status = (code, description)
+
+    def record_exception(self, exc: BaseException) -> None:
+        self.attributes["exception"] = type(exc).__name__
+
+
+class _Tracer:
+    """Stands in for the SDK's OpenTelemetry tracer: the spans it was asked to start, in order."""
+
+    def __init__(self) -> None:
+        self.spans: list[_Span] = []
+
+    @contextlib.contextmanager
+    def start_as_current_span(self, name: str, *, kind: Any, attributes: dict | None = None, **_options: Any):
+        span = _Span(name, kind, dict(attributes or {}))
+        self.spans.append(span)
+        yield span
+
+
+def test_the_sdk_span_of_each_call_is_the_same_without_the_kernel(live_server_url, taken, direct, monkeypatch):
+    import mcp.shared._otel as sdk_otel
+
+    user = make_user("traced")
+    task = make_task(user, title="t")
+    token = make_token(user)
+    calls = [
+        _rpc("get_task", {"task_id": task.pk}, request_id=7),
+        _rpc("get_task", {"task_id": "x"}, request_id="r-2"),  # a tool error: the span's status says so
+        _rpc("no_such_tool", {}, request_id=3),
+        _rpc("get_task", {"task_id": task.pk}, request_id=4, _meta={"progressToken": "p"}),  # the kernel's
+    ]
+    seen = []
+    for fast in (False, True):
+        tracer = _Tracer()
+        monkeypatch.setattr(sdk_otel, "_tracer", tracer)
+        with override_settings(MCP_FAST_PATH=fast):
+            for call in calls:
+                assert _post(live_server_url, token, call, {"Accept": "application/json"}).status_code == 200
+        seen.append([(span.name, span.kind, span.attributes, span.status) for span in tracer.spans])
+    assert seen[0] == seen[1] and len(seen[0]) == len(calls)
+    assert seen[1][0][0] == "tools/call get_task" and seen[1][0][2]["jsonrpc.request.id"] == "7"
+    assert seen[1][1][2]["error.type"] == "tool_error" and seen[1][0][3] is None
+    assert taken == [True] * len(calls) and direct == [True, True, True, False]
