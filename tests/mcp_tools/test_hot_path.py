@@ -175,3 +175,28 @@ def test_the_policy_copy_costs_no_query_and_follows_every_policy_save(django_ass
     assert mcp_call_refusal_local(user=user, calls=1) is MISS
     assert user_policy_get_cached(user=user).mcp_calls_per_minute == 5
     assert mcp_call_refusal_local(user=user, calls=1) is MISS  # a limit to count: in a thread
+
+
+def test_a_worker_thread_keeps_its_cache_backend_between_calls_until_the_caches_are_reconfigured():
+    import asyncio
+    import threading
+
+    from django.core.cache import caches
+    from django.core.cache.backends.dummy import DummyCache
+
+    from apps.mcp_tools.db import run_db
+
+    def backend():
+        return caches["default"], threading.get_ident()
+
+    async def calls():
+        seen = [await run_db(None, backend) for _ in range(2)]
+        with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}):
+            seen += [await run_db(None, backend) for _ in range(2)]
+        return seen + [await run_db(None, backend)]
+
+    (first, thread), (second, _), (reconfigured, _), (again, _), (after, last_thread) = asyncio.run(calls())
+    assert thread == last_thread  # one worker thread throughout
+    assert first is second  # not a new backend object (and Redis client) for every call
+    assert isinstance(reconfigured, DummyCache) and reconfigured is again  # reconfigured: the new backend
+    assert after is not reconfigured and not isinstance(after, DummyCache)  # and back
