@@ -29,7 +29,7 @@ from django.utils import timezone
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, CompleteRequestParams, SetLevelRequestParams, TextContent, ToolAnnotations
 from pydantic import ValidationError
@@ -119,19 +119,37 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 def argument_errors(tool: Tool, arguments: dict[str, Any]) -> dict[str, list[str]]:
     """Field path -> what is wrong with it, checked against the tool's input schema; empty when valid."""
+    errors = unknown_argument_errors(tool, arguments)
+    try:
+        tool.fn_metadata.validate_arguments(arguments)
+    except ValidationError as exc:
+        add_validation_errors(errors, exc)
+    return errors
+
+
+def unknown_argument_errors(tool: Tool, arguments: dict[str, Any]) -> dict[str, list[str]]:
+    """The arguments the tool does not take (its input schema would ignore them silently)."""
     errors: dict[str, list[str]] = {}
     accepted = tool.parameters.get("properties", {})
     for name in arguments:
         if name not in accepted:
             errors[str(name)[:100]] = [f"is not an argument of {tool.name} (it takes: {', '.join(accepted) or 'none'})"]
-    try:
-        tool.fn_metadata.validate_arguments(arguments)
-    except ValidationError as exc:
-        for error in exc.errors(include_input=False, include_url=False):
-            rule = _RULES.get(error["type"])
-            message = rule(error) if rule else error["msg"]
-            errors.setdefault(_field_path(error["loc"]), []).append(f"{message} ({error['type']})")
     return errors
+
+
+def add_validation_errors(errors: dict[str, list[str]], exc: ValidationError) -> dict[str, list[str]]:
+    for error in exc.errors(include_input=False, include_url=False):
+        rule = _RULES.get(error["type"])
+        message = rule(error) if rule else error["msg"]
+        errors.setdefault(_field_path(error["loc"]), []).append(f"{message} ({error['type']})")
+    return errors
+
+
+def _rejected_arguments(exc: ToolError) -> ValidationError | None:
+    """The SDK's refusal of the arguments (Tool.run validates them before calling the tool), else None."""
+    if isinstance(exc, UnexpectedToolError) or not isinstance(exc.__cause__, ValidationError):
+        return None
+    return exc.__cause__
 
 
 def _describe(errors: dict[str, list[str]]) -> str:
@@ -496,12 +514,12 @@ class TodoMCPServer(FeaturesMixin, MCPServer):
                 {"tool": name, "required_scope": needed},
             )
 
-        # Arguments first (no database needed); whether operators disabled the tool is checked in
-        # the same thread hop as the tool itself (_run_tool).
-        errors = argument_errors(tool, arguments)
-        if errors:
-            await run_db(principal, _audit, call, AuditEvent.Outcome.FAILURE, "invalid_arguments")
-            return error_result("invalid_arguments", _describe(errors), {"fields": errors})
+        # Arguments first (no database needed): the SDK validates them before it calls the tool,
+        # once. Whether operators disabled the tool is checked in the same thread hop as the tool
+        # itself (_run_tool).
+        errors = unknown_argument_errors(tool, arguments)
+        if errors:  # with the validation's own findings, in one answer
+            return await self._invalid_arguments(call, argument_errors(tool, arguments))
 
         token = start_call(call)
         try:
@@ -512,9 +530,17 @@ class TodoMCPServer(FeaturesMixin, MCPServer):
                 return error_result(error.code, error.message, error.extra)
             if isinstance(exc.__cause__, DatabaseUnavailable):
                 raise exc.__cause__ from None  # call_tool answers it
-            raise
+            if (rejected := _rejected_arguments(exc)) is not None:
+                errors = add_validation_errors({}, rejected)
+            else:
+                raise
         finally:
             end_call(token)
+        return await self._invalid_arguments(call, errors)
+
+    async def _invalid_arguments(self, call: ToolCall, errors: dict[str, list[str]]) -> CallToolResult:
+        await run_db(call.principal, _audit, call, AuditEvent.Outcome.FAILURE, "invalid_arguments")
+        return error_result("invalid_arguments", _describe(errors), {"fields": errors})
 
 
 def _listing_lookup(principal: Principal | None, code_version: str) -> Any:
