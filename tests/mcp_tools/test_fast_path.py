@@ -388,3 +388,33 @@ def test_the_sdk_span_of_each_call_is_the_same_without_the_kernel(live_server_ur
     assert seen[1][0][0] == "tools/call get_task" and seen[1][0][2]["jsonrpc.request.id"] == "7"
     assert seen[1][1][2]["error.type"] == "tool_error" and seen[1][0][3] is None
     assert taken == [True] * len(calls) and direct == [True, True, True, False]
+
+
+@pytest.mark.parametrize("failure", ["crash", "database lost"])
+def test_a_tool_that_fails_unexpectedly_gets_the_same_generic_answer_either_way(live_server_url, taken, direct,
+                                                                                  monkeypatch, failure):
+    import apps.todos.mcp_tools as todo_tools
+    from django.db import OperationalError
+
+    def failing(**_kwargs):
+        if failure == "crash":
+            raise RuntimeError("secret internals /srv/app.py line 3")
+        raise OperationalError("server closed the connection unexpectedly (secret host db-7)")
+
+    user = make_user(f"failing-{failure.split()[0]}")
+    task = make_task(user, title="t")
+    token = make_token(user)
+    monkeypatch.setattr(todo_tools, "task_get", failing)
+    answers = []
+    with override_settings(TOOL_RESULT_CACHE_SECONDS=0):
+        for fast in (False, True):
+            with override_settings(MCP_FAST_PATH=fast):
+                response = _post(live_server_url, token, _rpc("get_task", {"task_id": task.pk}))
+            answers.append((response.status_code, response.json()))
+    assert answers[0] == answers[1]
+    status, body = answers[1]
+    assert status == 200 and body["result"]["isError"] is True
+    assert "secret" not in json.dumps(body)
+    assert taken == [True] and direct == [True]
+    outcomes = list(AuditEvent.objects.filter(actor=user, action="mcp.tool_call").values_list("outcome", "metadata"))
+    assert [(outcome, metadata["error_code"]) for outcome, metadata in outcomes] == [("failure", "internal_error")] * 2
