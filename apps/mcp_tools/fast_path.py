@@ -34,7 +34,6 @@ from mcp.server.auth.middleware.auth_context import auth_context_var
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.connection import Connection
 from mcp.server.context import ServerRequestContext
-from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.request_state import RequestStateBoundary
 from mcp.server.runner import _apply_middleware, _dump_result, serve_one
 from mcp.server.streamable_http import CONTENT_TYPE_JSON, check_accept_headers
@@ -45,12 +44,10 @@ from mcp.shared.transport_context import TransportContext
 from mcp_types import (
     DEFAULT_NEGOTIATED_VERSION,
     INTERNAL_ERROR,
-    CallToolResult,
     ErrorData,
     JSONRPCError,
     JSONRPCRequest,
     JSONRPCResponse,
-    TextContent,
     jsonrpc_message_adapter,
 )
 from mcp_types.methods import serialize_server_result
@@ -178,41 +175,31 @@ async def serve_direct(
     """What ``serve_one`` answers for a plain tools/call, without its kernel; None for any other call.
 
     The same steps in the same order: the server middleware (outermost first) around the
-    handler and the result's serialisation, ``MCPServer._handle_call_tool``'s error mapping,
+    registered handler (``MCPServer._handle_call_tool``) and the result's serialisation, then
     the dispatcher's exception mapping. Not built: the connection, the dispatch context, the
-    session, the typed params. In a JSON response nothing but the answer has a wire, and a
-    plain call asks for no progress, so the tool gets no request context: the principal comes
-    from the verified token, as on the SDK's path.
+    session. In a JSON response nothing but the answer has a wire, and a plain call asks for
+    no progress; the principal comes from the verified token, as on the SDK's path.
     """
     lowlevel = server._lowlevel_server
     params = message.params
     if (
         not _plain_call(params)
         or "tools/call" in lowlevel.cache_hints
+        or lowlevel.get_request_handler("tools/call") is None
         or not all(type(middleware) in _DIRECT_MIDDLEWARE for middleware in lowlevel.middleware)
     ):
         return None
-    name, arguments = params["name"], params.get("arguments") or {}
+    entry = lowlevel.get_request_handler("tools/call")
 
     async def handle(ctx: ServerRequestContext) -> dict[str, Any]:
+        # ServerRunner._on_request's inner step for a spec method (the plain shape passes its
+        # surface validation), then _serialize for a handshake-era version: no cache hint
+        # (checked above), the per-version sieve.
+        result = await entry.handler(ctx, entry.params_type.model_validate(params, by_name=False))
+        if isinstance(result, ErrorData):
+            raise MCPError.from_error_data(result)
         try:
-            result = await server.call_tool(name, arguments, None)
-        except MCPError:
-            raise
-        except Exception as exc:  # as MCPServer._handle_call_tool answers it
-            if isinstance(exc, ToolError) and not isinstance(exc, UnexpectedToolError):
-                if isinstance(exc.__cause__, ValidationError):
-                    fields = sorted({".".join(str(part) for part in err["loc"]) for err in exc.__cause__.errors()})
-                    logger.info("Tool %r rejected arguments: %r", name, fields)
-                else:
-                    logger.info("Tool %r failed: %r", name, str(exc))
-            else:
-                logger.exception("Tool %r raised an unexpected exception", name)
-            result = CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
-        # ServerRunner._serialize for a handshake-era version: no cache hint (checked above), the sieve.
-        dumped = _dump_result(result)
-        try:
-            return serialize_server_result("tools/call", version, dumped)
+            return serialize_server_result("tools/call", version, _dump_result(result))
         except ValidationError:
             logger.exception("handler for %r returned an invalid result", "tools/call")
             raise MCPError(code=INTERNAL_ERROR, message="Handler returned an invalid result") from None

@@ -102,6 +102,8 @@ async def log_to_client(context: Any, principal: Principal | None, level: str, d
     """Send a notifications/message to the caller if its level allows; never fails the request."""
     try:
         session = context.request_context.session
+        if session is None:  # the fast path's plain call: a JSON answer carries no notification
+            return
         if getattr(context.request_context, "protocol_version", None) in MODERN_PROTOCOL_VERSIONS:
             threshold = "debug"  # 2026-07-28: the request's own opt-in decides (the SDK filters)
         else:

@@ -117,16 +117,6 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return path or "arguments"
 
 
-def argument_errors(tool: Tool, arguments: dict[str, Any]) -> dict[str, list[str]]:
-    """Field path -> what is wrong with it, checked against the tool's input schema; empty when valid."""
-    errors = unknown_argument_errors(tool, arguments)
-    try:
-        tool.fn_metadata.validate_arguments(arguments)
-    except ValidationError as exc:
-        add_validation_errors(errors, exc)
-    return errors
-
-
 def unknown_argument_errors(tool: Tool, arguments: dict[str, Any]) -> dict[str, list[str]]:
     """The arguments the tool does not take (its input schema would ignore them silently)."""
     errors: dict[str, list[str]] = {}
@@ -138,6 +128,7 @@ def unknown_argument_errors(tool: Tool, arguments: dict[str, Any]) -> dict[str, 
 
 
 def add_validation_errors(errors: dict[str, list[str]], exc: ValidationError) -> dict[str, list[str]]:
+    """Field path -> what is wrong with it, from a refusal by the tool's input schema, added to errors."""
     for error in exc.errors(include_input=False, include_url=False):
         rule = _RULES.get(error["type"])
         message = rule(error) if rule else error["msg"]
@@ -519,7 +510,11 @@ class TodoMCPServer(FeaturesMixin, MCPServer):
         # itself (_run_tool).
         errors = unknown_argument_errors(tool, arguments)
         if errors:  # with the validation's own findings, in one answer
-            return await self._invalid_arguments(call, argument_errors(tool, arguments))
+            try:
+                tool.fn_metadata.validate_arguments(arguments)
+            except ValidationError as exc:
+                add_validation_errors(errors, exc)
+            return await self._invalid_arguments(call, errors)
 
         token = start_call(call)
         try:

@@ -40,34 +40,30 @@ _RAW_CALL = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"na
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 
 
+def _recording(monkeypatch, module: Any, name: str, outcome) -> list[bool]:
+    """Replace module.name (a coroutine function) with one that notes outcome(its answer) per call."""
+    seen: list[bool] = []
+    original = getattr(module, name)
+
+    async def recording(*args):
+        answer = await original(*args)
+        seen.append(outcome(answer))
+        return answer
+
+    monkeypatch.setattr(module, name, recording)
+    return seen
+
+
 @pytest.fixture
 def taken(monkeypatch):
     """What the fast path answered (True) or left to the SDK (False), request by request."""
-    seen: list[bool] = []
-    original = mcp_http.answer_tools_call
-
-    async def recording(*args):
-        answered = await original(*args)
-        seen.append(answered)
-        return answered
-
-    monkeypatch.setattr(mcp_http, "answer_tools_call", recording)
-    return seen
+    return _recording(monkeypatch, mcp_http, "answer_tools_call", bool)
 
 
 @pytest.fixture
 def direct(monkeypatch):
     """Of the calls the fast path took: answered without the SDK's kernel (True) or through it (False)."""
-    seen: list[bool] = []
-    original = fast_path.serve_direct
-
-    async def recording(*args):
-        answer = await original(*args)
-        seen.append(answer is not None)
-        return answer
-
-    monkeypatch.setattr(fast_path, "serve_direct", recording)
-    return seen
+    return _recording(monkeypatch, fast_path, "serve_direct", lambda answer: answer is not None)
 
 
 def _rpc(name: str, arguments: Any = None, *, request_id: Any = 1, **params: Any) -> dict:
@@ -418,3 +414,18 @@ def test_a_tool_that_fails_unexpectedly_gets_the_same_generic_answer_either_way(
     assert taken == [True] and direct == [True]
     outcomes = list(AuditEvent.objects.filter(actor=user, action="mcp.tool_call").values_list("outcome", "metadata"))
     assert [(outcome, metadata["error_code"]) for outcome, metadata in outcomes] == [("failure", "internal_error")] * 2
+
+
+def test_a_tool_error_on_the_direct_path_reads_no_log_level(live_server_url, taken, direct, monkeypatch):
+    import apps.mcp_tools.features as features
+    import apps.mcp_tools.server as mcp_server
+
+    reads = _recording(monkeypatch, mcp_server, "log_to_client", lambda _answer: True)
+    levels: list[str] = []
+    original = features._level_read
+    monkeypatch.setattr(features, "_level_read", lambda key: levels.append(key) or original(key))
+    token = make_token(make_user("quiet-errors"))
+    response = _post(live_server_url, token, _rpc("get_task", {"task_id": "x"}))
+    assert response.status_code == 200 and response.json()["result"]["isError"] is True
+    assert taken == [True] and direct == [True] and reads == [True]
+    assert levels == []  # no session to send a log message on: no thread hop to read its level
