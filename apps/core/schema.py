@@ -25,7 +25,6 @@ _DESCRIPTIONS = {
     403: "Not allowed (for example a missing CSRF token on a session request).",
     404: "Not found (including objects that belong to another user).",
     405: "Method not allowed.",
-    406: "The Accept header names no type this endpoint can answer with.",
     409: "Conflict with the current state.",
     429: "Rate limited; see extra.retry_after.",
     502: "The upstream provider failed.",
@@ -71,19 +70,4 @@ def add_rate_limit_responses(result, generator, request, public):
                         "headers": headers,
                     },
                 )
-    return result
-
-
-def add_not_acceptable_responses(result, generator, request, public):
-    """drf-spectacular post-processing hook: every operation answers 406 to an Accept header that
-    names nothing it can render (DRF's content negotiation runs before the view)."""
-    for operations in result.get("paths", {}).values():
-        for operation in operations.values():
-            operation.setdefault("responses", {}).setdefault(
-                "406",
-                {
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                    "description": _DESCRIPTIONS[406],
-                },
-            )
     return result

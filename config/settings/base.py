@@ -252,7 +252,6 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.core.schema.add_rate_limit_responses",
-        "apps.core.schema.add_not_acceptable_responses",
     ],
 }
 
