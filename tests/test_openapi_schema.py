@@ -269,3 +269,12 @@ def test_every_operation_declares_its_error_responses(client_a):
             assert {"401", "405"} <= declared, f"{method.upper()} {path} lacks error responses"
             if "{" in path:
                 assert {"400", "404"} <= declared, f"{method.upper()} {path} lacks 400/404"
+
+
+@pytest.mark.parametrize("accept", ["^>&gn]l", "text/html"])
+def test_an_accept_header_naming_nothing_renderable_is_disregarded(client_a, accept):
+    # Schemathesis found it: an unparseable Accept header was answered 406, which no operation declares.
+    listed = client_a.get("/api/v1/keys/", HTTP_ACCEPT=accept)
+    assert listed.status_code == 200 and listed["Content-Type"] == "application/json"
+    refused = client_a.post("/api/v1/keys/", {}, content_type="application/json", HTTP_ACCEPT=accept)
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "validation_error"
