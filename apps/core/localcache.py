@@ -76,6 +76,12 @@ class GenerationCache:
         metrics.count_safely(metrics.cache_lookups, self.name, "hit")
         return entry[2]
 
+    def peek(self, key: str) -> Any:
+        """The entry under ``key`` whatever its generation or age, else MISS: only to decide what
+        to read ahead (apps.mcp_tools.http), never as an answer."""
+        entry = self._entries.get(key)
+        return MISS if entry is None else entry[2]
+
     def put(self, key: str, value: Any, generation: str | None) -> None:
         if generation is None or not self.enabled:
             return
@@ -102,7 +108,8 @@ class GenerationCache:
 
 
 # Generations read ahead in one round trip for a short stretch of code (apps.mcp_tools: one MCP
-# call's worker-thread hop reads two or three of them, each a Redis round trip otherwise).
+# call's worker-thread hop reads two or three of them, each a Redis round trip otherwise), or
+# for one whole MCP request (request_read_ahead), whose checks read them on the event loop.
 _prefetched: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("generations_prefetched", default=None)
 
 
@@ -113,21 +120,69 @@ def generations_prefetched(keys: Iterable[str]) -> Iterator[None]:
     Reading a generation earlier than needed is safe (a change after the read bumps it, and
     whatever was read under the old one is dropped); a bump inside drops the key from here, so
     code after it reads the new one. Keys not found (first use) or a failing cache fall back to
-    the ordinary reads.
+    the ordinary reads. Inside request_read_ahead, only the keys it lacks are read, into it.
     """
     if reads_are_local():
         yield  # nothing to save: every read stays in process memory
         return
-    try:
-        found = {key: value for key, value in cache.get_many(list(keys)).items() if value is not None}
-    except Exception as exc:
-        cache_outage.failed(exc, fail_fast=False)
-        found = {}
-    reset = _prefetched.set(found)
+    current = _prefetched.get()
+    if current is not None:
+        # One dict for the whole request, so a bump anywhere in it (a worker thread runs in a
+        # copy of the request's context, holding the same dict) drops the key for what follows.
+        missing = [key for key in keys if key not in current]
+        if missing:
+            current.update(_read_many(missing))
+        yield
+        return
+    reset = _prefetched.set(_read_many(list(keys)))
     try:
         yield
     finally:
         _prefetched.reset(reset)
+
+
+def _read_many(keys: list[str]) -> dict[str, str]:
+    try:
+        return {key: value for key, value in cache.get_many(keys).items() if value is not None}
+    except Exception as exc:
+        cache_outage.failed(exc, fail_fast=False)
+        return {}
+
+
+@contextlib.contextmanager
+def request_read_ahead() -> Iterator[dict[str, str] | None]:
+    """For one request: generations read ahead (by generations_prefetched, or on the event loop
+    with apps.core.loop_cache) serve the rest of it. Yields the dict to fill, None when every
+    read is local anyway."""
+    if reads_are_local():
+        yield None
+        return
+    found: dict[str, str] = {}
+    reset, reset_request = _prefetched.set(found), _request_read_ahead.set(found)
+    try:
+        yield found
+    finally:
+        _request_read_ahead.reset(reset_request)
+        _prefetched.reset(reset)
+
+
+_request_read_ahead: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "request_read_ahead", default=None
+)
+
+
+def prefetched_for_request() -> dict[str, str] | None:
+    """The dict request_read_ahead opened for the request running now, None outside one."""
+    return _request_read_ahead.get()
+
+
+def generation_at_hand(key: str) -> bool:
+    """Whether reading this generation now needs no I/O (local memory, or read ahead): then code
+    that only reads it and process-local copies may run on an event loop."""
+    if reads_are_local():
+        return True
+    prefetched = _prefetched.get()
+    return bool(prefetched) and key in prefetched
 
 
 def prefetched_generations() -> dict[str, str]:

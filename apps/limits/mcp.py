@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from apps.core.localcache import MISS, reads_are_local
-from apps.limits import limiter
+from apps.core.localcache import MISS, generation_at_hand
 from apps.limits.selectors import user_policies, user_policy_get_cached, user_policy_local
 from apps.limits.services import RateLimited, user_request_check
 
@@ -32,7 +31,7 @@ def mcp_call_refusal_local(*, user, calls: int) -> Refusal | None | object:
     to the user (this process's copy of their policy says so); MISS when it must go to a thread."""
     if user is None or calls <= 0:
         return None
-    if not reads_are_local() or limiter.shared():
+    if not generation_at_hand(user_policies.key):
         return MISS
     policy = user_policy_local(user=user, generation=user_policies.generation())
     if policy is MISS or policy.mcp_calls_per_minute is not None:

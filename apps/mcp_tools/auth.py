@@ -10,10 +10,11 @@ from typing import Any
 from mcp.server.auth.provider import AccessToken as SdkAccessToken
 from pydantic import Field
 
-from apps.core.localcache import MISS, reads_are_local
+from apps.core.localcache import MISS, generation_at_hand
 from apps.keys.models import AccessToken
 from apps.keys.selectors import access_token_authenticate_cached, access_token_verified, verified_tokens
 from apps.keys.services import access_token_touch
+from apps.keys.tokens import hash_token
 from apps.mcp_tools.context import SCOPE_READ, SCOPE_WRITE
 from apps.mcp_tools.db import run_db
 from apps.oauth.selectors import (
@@ -24,7 +25,7 @@ from apps.oauth.selectors import (
 )
 from apps.oauth.services import connection_touch
 from apps.oauth.tokens import ACCESS_PREFIX as OAUTH_PREFIX
-from apps.oauth.tokens import token_prefix
+from apps.oauth.tokens import token_checksum, token_prefix
 
 # A personal access token may do everything its user may: it has every scope.
 FULL_SCOPES = [SCOPE_READ, SCOPE_WRITE]
@@ -92,10 +93,10 @@ def verification_generation_key(plaintext: str) -> str:
 
 def verify_local(plaintext: str) -> DjangoAccessToken | None | object:
     """The verification from this process's copy, checked against the generation in local memory
-    (no I/O, so no thread hop); MISS when only verify_in_thread can tell."""
+    or read ahead for this request (no I/O, so no thread hop); MISS when only verify_in_thread can tell."""
     if not plaintext or len(plaintext) > 200:
         return None
-    if not reads_are_local():
+    if not generation_at_hand(verification_generation_key(plaintext)):
         return MISS
     if plaintext.startswith(OAUTH_PREFIX):
         cached = oauth_token_verified_local(plaintext=plaintext, generation=verified_oauth_tokens.generation())
@@ -106,6 +107,20 @@ def verify_local(plaintext: str) -> DjangoAccessToken | None | object:
     if cached is MISS:
         return MISS
     return None if cached is None else _sdk_token(plaintext, cached)
+
+
+def known_user_id(plaintext: str) -> int | None:
+    """The user this process last verified the token for, whether or not that still holds; only
+    to choose what to read ahead (their data version), never to authenticate."""
+    if not plaintext or len(plaintext) > 200:
+        return None
+    if plaintext.startswith(OAUTH_PREFIX):
+        seen = verified_oauth_tokens.peek(token_checksum(plaintext))
+        user = None if seen is MISS or seen is None else seen.user
+    else:
+        seen = verified_tokens.peek(hash_token(plaintext))
+        return None if seen is MISS or seen is None else seen.user_id
+    return getattr(user, "pk", None)
 
 
 # One HTTP request's verifications (plaintext -> result): /mcp's own checks before the SDK

@@ -33,14 +33,17 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, UNSUPPORTED_PROTOCOL_VERSION
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
+from apps.core import loop_cache
+from apps.core.cache import user_data_version_key
+from apps.core.localcache import MISS, generations_prefetched, prefetched_for_request, request_read_ahead
 from apps.core.parsers import json_depth
 from apps.core.request_context import RequestContext, reset_request_context, set_request_context
-from apps.core.localcache import MISS, generations_prefetched
 from apps.core.outage import DatabaseUnavailable
 from apps.limits.mcp import Refusal, mcp_call_refusal, mcp_call_refusal_local
 from apps.limits.selectors import user_policies
 from apps.mcp_tools.auth import (
     DjangoAccessToken,
+    known_user_id,
     remember_verification,
     verification_generation_key,
     verifications_for_this_request,
@@ -49,6 +52,7 @@ from apps.mcp_tools.auth import (
 )
 from apps.mcp_tools.db import close_worker_connections, run_db
 from apps.mcp_tools.fast_path import answer_tools_call
+from apps.mcp_tools.selectors import registry_snapshot
 from apps.mcp_tools.server import get_server, sync_registry_at_startup, tool_scope_problem
 
 logger = logging.getLogger(__name__)
@@ -219,13 +223,32 @@ def _tool_call_checks_in_thread(plaintext: str, names: list[str]) -> tuple[Any, 
         return token, None, mcp_call_refusal(user=token.user, calls=len(names))
 
 
+async def _read_ahead_on_loop(plaintext: str) -> bool:
+    """With Redis: the generations this request's checks and its tool's hop read (the token's,
+    the policies', the registry's and, when this process has seen the token, its user's data
+    version), in one MGET awaited on the event loop, kept for the rest of the request. False when
+    that cannot be done here (no read-ahead for this request, or the read failed)."""
+    found = prefetched_for_request()
+    if found is None:
+        return False
+    keys = [verification_generation_key(plaintext), user_policies.key, registry_snapshot.key]
+    if (user_id := known_user_id(plaintext)) is not None:
+        keys.append(user_data_version_key(user_id))
+    read = await loop_cache.get_many([key for key in keys if key not in found])
+    if read is None:
+        return False
+    found.update(read)
+    return True
+
+
 async def _tool_call_checks(scope: dict[str, Any], body: bytes) -> tuple[str | None, Refusal | None]:
     """For tools/call: the scope an OAuth token lacks (403, so the client can step up), else the
     user's tools/call limit refusing (429); (None, None) to go on.
 
     The token is verified once here; the SDK's auth middleware gets the same answer for this
     request (apps.mcp_tools.auth). Decided on the event loop when this process's copies can
-    tell (the embedded default), else in one worker-thread hop for all three checks.
+    tell (the embedded default, or with Redis once the generations were read on the loop), else
+    in one worker-thread hop for all three checks.
     """
     names = _called_tools(body)
     if not names:
@@ -234,6 +257,8 @@ async def _tool_call_checks(scope: dict[str, Any], body: bytes) -> tuple[str | N
     if plaintext is None:
         return None, None  # the SDK answers 401
     token = verify_local(plaintext)
+    if token is MISS and await _read_ahead_on_loop(plaintext):
+        token = verify_local(plaintext)
     if token is MISS:
         token, missing, refusal = await run_db(None, _tool_call_checks_in_thread, plaintext, names)
     else:
@@ -320,6 +345,7 @@ class McpHttpApp:
                 finally:
                     self._apps.pop(loop, None)
         finally:
+            await loop_cache.close_loop_clients()
             if not self._apps:  # the last server in this process is gone
                 close_worker_connections()
 
@@ -345,7 +371,7 @@ class McpHttpApp:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        with verifications_for_this_request():
+        with verifications_for_this_request(), request_read_ahead():
             try:
                 await self._serve(apps, scope, receive, tracked_send)
             except DatabaseUnavailable:

@@ -167,6 +167,9 @@ REDIS_SOCKET_CONNECT_TIMEOUT_SECONDS = env.float("REDIS_SOCKET_CONNECT_TIMEOUT_S
 REDIS_SOCKET_TIMEOUT_SECONDS = env.float("REDIS_SOCKET_TIMEOUT_SECONDS", default=1.0)
 REDIS_RETRY_AFTER_SECONDS = env.float("REDIS_RETRY_AFTER_SECONDS", default=5.0)
 OUTAGE_LOG_INTERVAL_SECONDS = env.float("OUTAGE_LOG_INTERVAL_SECONDS", default=60.0)
+# /mcp reads its checks' generations from Redis on the event loop (apps.core.loop_cache), not in a
+# worker-thread hop; off: the hop, as before.
+CACHE_LOOP_READS = env.bool("CACHE_LOOP_READS", default=True)
 # After a PostgreSQL connection timed out, new connections fail at once (a 503) for this long
 # before one probes the database again (apps.core.postgresql).
 DATABASE_RETRY_AFTER_SECONDS = env.float("DATABASE_RETRY_AFTER_SECONDS", default=5.0)

@@ -1,0 +1,169 @@
+"""Cache reads on the event loop (apps.core.loop_cache) and the request's read-ahead (apps.core.localcache).
+
+Against the real Redis of REDIS_URL, a black hole (a listener that never answers) and local memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import time
+import uuid
+
+import pytest
+from django.core.cache import cache
+from django.test import override_settings
+
+from apps.core import localcache, loop_cache
+from apps.core.outage import cache_outage
+from config.settings.base import redis_cache
+from tests.core.test_outbound_timeouts import black_hole
+from tests.services import require_redis
+
+LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "loop-cache-tests"}}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_outage():
+    cache_outage.reset()
+    yield
+    cache_outage.reset()
+
+
+@pytest.fixture
+def redis_caches():
+    """The project's Redis cache configuration on REDIS_URL, under a key prefix of this test's own."""
+    import os
+
+    require_redis()
+    configured = redis_cache(os.environ["REDIS_URL"])
+    configured["KEY_PREFIX"] = f"loop-{uuid.uuid4().hex[:8]}"
+    with override_settings(CACHES={"default": configured}):
+        yield
+
+
+async def _read(keys):
+    try:
+        return await loop_cache.get_many(keys)
+    finally:
+        await loop_cache.close_loop_clients()
+
+
+def test_it_reads_what_the_projects_cache_wrote_with_its_keys_and_encoding(redis_caches):
+    cache.set("word", "hello", 30)
+    cache.set("number", 7, 30)  # django-redis stores small ints as plain integers
+    cache.set("row", {"a": [1, 2]}, 30)  # and the rest pickled
+    assert asyncio.run(_read(["word", "number", "row", "missing"])) == {"word": "hello", "number": 7, "row": {"a": [1, 2]}}
+
+
+def test_a_settings_change_builds_a_new_client_and_the_old_one_is_closed(redis_caches):
+    import os
+
+    async def two_reads():
+        cache.set("k", "first", 30)
+        first = await loop_cache.get_many(["k"])
+        old = loop_cache._clients[asyncio.get_running_loop()][1]
+        other = redis_cache(os.environ["REDIS_URL"])
+        other["KEY_PREFIX"] = f"loop-other-{uuid.uuid4().hex[:8]}"
+        other["OPTIONS"]["SOCKET_TIMEOUT"] = 0.75  # another client: other timeouts
+        with override_settings(CACHES={"default": other}):
+            second = await loop_cache.get_many(["k"])
+            new = loop_cache._clients[asyncio.get_running_loop()][1]
+        await loop_cache.close_loop_clients()
+        return first, second, old, new
+
+    first, second, old, new = asyncio.run(two_reads())
+    assert first == {"k": "first"} and second == {}  # the other prefix has no such key
+    pool = old.connection_pool
+    assert new is not old
+    assert not any(c.is_connected for c in [*pool._available_connections, *pool._in_use_connections])  # closed
+
+
+@override_settings(CACHES=LOCMEM)
+def test_local_memory_and_the_setting_off_leave_it_to_the_ordinary_path(settings):
+    assert asyncio.run(_read(["k"])) is None  # local memory: no I/O to save
+    settings.CACHE_LOOP_READS = False
+    settings.CACHES = {"default": redis_cache("redis://127.0.0.1:1/0")}
+    assert asyncio.run(_read(["k"])) is None
+
+
+def test_a_black_holed_redis_costs_one_bounded_wait_then_nothing(settings):
+    with black_hole() as port:
+        settings.CACHES = {"default": redis_cache(f"redis://127.0.0.1:{port}/0")}
+        settings.CACHES["default"]["OPTIONS"].update({"SOCKET_CONNECT_TIMEOUT": 0.3, "SOCKET_TIMEOUT": 0.3})
+        started = time.monotonic()
+        assert asyncio.run(_read(["k"])) is None
+        first = time.monotonic() - started
+        assert cache_outage.is_down()  # as a sync connection's failure would mark it
+        started = time.monotonic()
+        for _ in range(20):
+            assert asyncio.run(_read(["k"])) is None
+        rest = time.monotonic() - started
+    assert 0.25 < first < 1.5, first
+    assert rest < 0.5, rest  # failing fast: no connection tried while the outage lasts
+
+
+def test_other_requests_go_on_while_one_waits_for_a_black_holed_redis(settings):
+    with black_hole() as port:
+        settings.CACHES = {"default": redis_cache(f"redis://127.0.0.1:{port}/0")}
+        settings.CACHES["default"]["OPTIONS"].update({"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5})
+
+        async def both():
+            ticks = 0
+
+            async def ticker():
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            tick = asyncio.create_task(ticker())
+            found = await _read(["k"])
+            tick.cancel()
+            return found, ticks
+
+        found, ticks = asyncio.run(both())
+    assert found is None
+    assert ticks >= 20  # the loop kept serving while the read waited (a blocking read: 0)
+
+
+def test_a_request_reads_ahead_once_and_a_bump_in_its_worker_thread_applies_to_what_follows(redis_caches):
+    one, two, three = (f"localcache:test-{n}:generation" for n in ("one", "two", "three"))
+    for key in (one, two, three):
+        cache.set(key, f"{key}-v1", None)
+    reads = []
+    real = localcache._read_many
+
+    def counted(keys):
+        reads.append(list(keys))
+        return real(keys)
+
+    localcache._read_many = counted
+    try:
+        with localcache.request_read_ahead() as found:
+            found.update(asyncio.run(_read([one, two])))  # the checks, on the loop
+            assert localcache.generation_at_hand(one) and not localcache.generation_at_hand(three)
+
+            def worker():  # a worker-thread hop: a copy of the request's context
+                with localcache.generations_prefetched([one, two, three]):
+                    assert localcache.read_generation(three) == f"{three}-v1"
+                    localcache.bump_generation(two)  # a write in the tool
+
+            context = contextvars.copy_context()
+            thread = threading.Thread(target=context.run, args=(worker,))
+            thread.start()
+            thread.join()
+            assert reads == [[three]]  # only what the loop had not read
+            assert two not in found  # dropped for the rest of the request: read again from Redis
+            assert localcache.read_generation(two) not in (None, f"{two}-v1")
+        assert localcache.prefetched_for_request() is None
+    finally:
+        localcache._read_many = real
+
+
+@override_settings(CACHES=LOCMEM)
+def test_with_local_memory_a_request_has_no_read_ahead():
+    with localcache.request_read_ahead() as found:
+        assert found is None and localcache.prefetched_for_request() is None
+        assert localcache.generation_at_hand("anything")  # every read is local
