@@ -111,6 +111,9 @@ class GenerationCache:
 # call's worker-thread hop reads two or three of them, each a Redis round trip otherwise), or
 # for one whole MCP request (request_read_ahead), whose checks read them on the event loop.
 _prefetched: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("generations_prefetched", default=None)
+_request_read_ahead: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "request_read_ahead", default=None
+)
 
 
 @contextlib.contextmanager
@@ -120,15 +123,18 @@ def generations_prefetched(keys: Iterable[str]) -> Iterator[None]:
     Reading a generation earlier than needed is safe (a change after the read bumps it, and
     whatever was read under the old one is dropped); a bump inside drops the key from here, so
     code after it reads the new one. Keys not found (first use) or a failing cache fall back to
-    the ordinary reads. Inside request_read_ahead, only the keys it lacks are read, into it.
+    the ordinary reads. Inside request_read_ahead (one /mcp request), only the keys it lacks
+    are read, into it.
     """
     if reads_are_local():
         yield  # nothing to save: every read stays in process memory
         return
-    current = _prefetched.get()
+    current = _request_read_ahead.get()
     if current is not None:
-        # One dict for the whole request, so a bump anywhere in it (a worker thread runs in a
-        # copy of the request's context, holding the same dict) drops the key for what follows.
+        # One dict for the whole MCP request, so a bump anywhere in it (a worker thread runs in
+        # a copy of the request's context, holding the same dict) drops the key for what follows.
+        # Elsewhere (a chat turn reads ahead for itself, and its tool calls may come seconds
+        # later) a nested read-ahead reads its keys again.
         missing = [key for key in keys if key not in current]
         if missing:
             current.update(_read_many(missing))
@@ -164,11 +170,6 @@ def request_read_ahead() -> Iterator[dict[str, str] | None]:
     finally:
         _request_read_ahead.reset(reset_request)
         _prefetched.reset(reset)
-
-
-_request_read_ahead: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
-    "request_read_ahead", default=None
-)
 
 
 def prefetched_for_request() -> dict[str, str] | None:

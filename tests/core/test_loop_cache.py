@@ -162,6 +162,18 @@ def test_a_request_reads_ahead_once_and_a_bump_in_its_worker_thread_applies_to_w
         localcache._read_many = real
 
 
+def test_outside_an_mcp_request_a_nested_read_ahead_reads_its_keys_again(redis_caches):
+    # A chat turn reads ahead for itself; its tool calls come seconds later (after the model
+    # answers) and must see a change another process made in between.
+    key = "localcache:test-turn:generation"
+    cache.set(key, "v1", None)
+    with localcache.generations_prefetched([key]):
+        assert localcache.read_generation(key) == "v1"
+        cache.set(key, "v2", None)  # another process's bump
+        with localcache.generations_prefetched([key]):  # the tool call's hop
+            assert localcache.read_generation(key) == "v2"
+
+
 @override_settings(CACHES=LOCMEM)
 def test_with_local_memory_a_request_has_no_read_ahead():
     with localcache.request_read_ahead() as found:
