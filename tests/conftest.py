@@ -86,6 +86,17 @@ def _fresh_local_caches():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache_outage():
+    """A test that met a broken or black-holed Redis leaves no fail-fast window for the next:
+    while it lasts, every Redis command of the process is refused (apps.core.redis_failfast)."""
+    from apps.core.outage import cache_outage
+
+    cache_outage.reset()
+    yield
+    cache_outage.reset()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_provider_state():
     """Breakers and cool-downs opened by one test never skip a provider in the next."""
     from apps.providers import state
