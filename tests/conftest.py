@@ -87,8 +87,8 @@ def _fresh_local_caches():
 
 @pytest.fixture(autouse=True)
 def _fresh_cache_outage():
-    """A test that met a broken or black-holed Redis leaves no fail-fast window for the next:
-    while it lasts, every Redis command of the process is refused (apps.core.redis_failfast)."""
+    """A test that met a broken or black-holed Redis leaves no fail-fast window for the next
+    (while it lasts, new Redis connections are refused and /mcp skips its loop reads)."""
     from apps.core.outage import cache_outage
 
     cache_outage.reset()

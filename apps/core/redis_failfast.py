@@ -3,10 +3,9 @@
 django-redis bounds each socket operation (SOCKET_CONNECT_TIMEOUT / SOCKET_TIMEOUT), but with
 Redis black-holed (a host that accepts but never answers) every cache call of every request
 still waits out its timeout, and a request makes several: an MCP call took 4 s, a chat turn 6 s.
-After a connection fails, ``cache_outage`` is down for REDIS_RETRY_AFTER_SECONDS and commands
-are refused without touching the network, on new connections and on pooled ones alike (with
-Redis hung, each pooled connection would otherwise wait out a timeout of its own); the first
-command after that window probes Redis again. Callers see the usual ``redis.ConnectionError`` and fall back as before.
+After a connection fails, ``cache_outage`` is down for REDIS_RETRY_AFTER_SECONDS and new
+connections are refused without touching the network; the first connection after that window
+probes Redis again. Callers see the usual ``redis.ConnectionError`` and fall back as before.
 """
 
 from __future__ import annotations
@@ -29,10 +28,6 @@ class _FailFast:
             raise
 
     def send_packed_command(self, *args, **kwargs):
-        if redis_outage.is_down():
-            # A pooled connection opened before the outage would wait out its own timeout
-            # (a hung Redis): refused at once too, until the window ends and a call probes again.
-            raise exceptions.ConnectionError("Redis is unavailable (failing fast after a recent failure).")
         try:
             return super().send_packed_command(*args, **kwargs)
         except _FAILURES as exc:

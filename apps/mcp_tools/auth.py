@@ -115,12 +115,10 @@ def known_user_id(plaintext: str) -> int | None:
     if not plaintext or len(plaintext) > 200:
         return None
     if plaintext.startswith(OAUTH_PREFIX):
-        seen = verified_oauth_tokens.peek(token_checksum(plaintext))
-        user = None if seen is MISS or seen is None else seen.user
-    else:
-        seen = verified_tokens.peek(hash_token(plaintext))
-        return None if seen is MISS or seen is None else seen.user_id
-    return getattr(user, "pk", None)
+        seen = verified_oauth_tokens.peek(token_checksum(plaintext))  # a VerifiedOAuthToken, or None
+        return None if seen is MISS or seen is None else seen.user.pk
+    seen = verified_tokens.peek(hash_token(plaintext))  # an AccessToken
+    return None if seen is MISS or seen is None else seen.user_id
 
 
 # One HTTP request's verifications (plaintext -> result): /mcp's own checks before the SDK

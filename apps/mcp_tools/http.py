@@ -234,7 +234,10 @@ async def _read_ahead_on_loop(plaintext: str) -> bool:
     keys = [verification_generation_key(plaintext), user_policies.key, registry_snapshot.key]
     if (user_id := known_user_id(plaintext)) is not None:
         keys.append(user_data_version_key(user_id))
-    read = await loop_cache.get_many([key for key in keys if key not in found])
+    missing = [key for key in keys if key not in found]
+    if not missing:
+        return True
+    read = await loop_cache.get_many(missing)
     if read is None:
         return False
     found.update(read)

@@ -179,3 +179,76 @@ def test_with_local_memory_a_request_has_no_read_ahead():
     with localcache.request_read_ahead() as found:
         assert found is None and localcache.prefetched_for_request() is None
         assert localcache.generation_at_hand("anything")  # every read is local
+
+
+class _HangableProxy:
+    """A TCP relay to Redis that can stop relaying (a hung Redis: connections stay open, nothing answers)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        import socket
+
+        self.target, self.hung = target, False
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                inbound = self.listener.accept()[0]
+            except OSError:
+                return
+            outbound = socket.create_connection(self.target)
+            self.sockets += [inbound, outbound]
+            for a, b in ((inbound, outbound), (outbound, inbound)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source, sink) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+                while self.hung:
+                    time.sleep(0.01)
+                if not data:
+                    return
+                sink.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.listener.close()
+        for sock in self.sockets:
+            sock.close()
+
+
+def test_after_a_failed_loop_read_the_worker_threads_connection_does_not_wait_again(settings):
+    # A hung Redis (CLIENT PAUSE, a stalled host): the loop's read waits out one timeout; the
+    # worker thread that then answers must not wait out another on its pooled connection.
+    import os
+    from urllib.parse import urlsplit
+
+    require_redis()
+    real = urlsplit(os.environ["REDIS_URL"])
+    proxy = _HangableProxy((real.hostname, real.port or 6379))
+    try:
+        configured = redis_cache(f"redis://127.0.0.1:{proxy.port}{real.path or '/0'}")
+        configured["KEY_PREFIX"] = f"hang-{uuid.uuid4().hex[:8]}"
+        configured["OPTIONS"].update({"SOCKET_CONNECT_TIMEOUT": 0.3, "SOCKET_TIMEOUT": 0.3})
+        settings.CACHES = {"default": configured}
+        cache.set("k", 1, 30)  # the sync pool now holds an open connection
+        proxy.hung = True
+        started = time.monotonic()
+        assert asyncio.run(_read(["k"])) is None
+        assert cache_outage.is_down() and time.monotonic() - started < 1.0
+        started = time.monotonic()
+        with pytest.raises(Exception):
+            cache.get("k")  # what the worker thread's read-ahead does next
+        assert time.monotonic() - started < 0.15  # refused at once, not a second timeout
+    finally:
+        proxy.hung = False
+        proxy.close()
