@@ -26,9 +26,10 @@ from django.core.cache import caches
 
 from apps.core.outage import cache_outage
 
-# event loop -> (the server URL and timeouts it was built for, its asyncio Redis client)
+# event loop -> (the server URL and timeouts it was built for, its asyncio Redis client, the
+# semaphore that keeps its reads within the pool's connections)
 _clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_MAX_CONNECTIONS = 32  # per loop; more concurrent reads wait for one (at most the socket timeout)
+_MAX_CONNECTIONS = 32  # per loop; more concurrent reads wait their turn, each read bounded by the timeouts
 
 
 def _sync_client() -> Any | None:
@@ -57,27 +58,23 @@ def _timeouts(client: Any) -> tuple[float, float]:
     return connect, read
 
 
-async def _client_for_loop(client: Any) -> Any:
-    from redis.asyncio import BlockingConnectionPool, Redis
+async def _client_for_loop(client: Any) -> tuple[Any, asyncio.Semaphore]:
+    from redis.asyncio import ConnectionPool, Redis
 
     loop = asyncio.get_running_loop()
     connect, read = _timeouts(client)
     wanted = (client._server[0], connect, read)
     kept = _clients.get(loop)
     if kept is not None and kept[0] == wanted:
-        return kept[1]
-    pool = BlockingConnectionPool.from_url(
-        wanted[0],
-        max_connections=_MAX_CONNECTIONS,
-        timeout=read,  # waiting for a free connection
-        socket_connect_timeout=connect,
-        socket_timeout=read,
+        return kept[1], kept[2]
+    pool = ConnectionPool.from_url(
+        wanted[0], max_connections=_MAX_CONNECTIONS, socket_connect_timeout=connect, socket_timeout=read
     )
-    redis = Redis(connection_pool=pool)
-    _clients[loop] = (wanted, redis)
+    redis, turns = Redis(connection_pool=pool), asyncio.Semaphore(_MAX_CONNECTIONS)
+    _clients[loop] = (wanted, redis, turns)
     if kept is not None:  # the cache's settings changed (tests): the old client goes
         await kept[1].aclose(close_connection_pool=True)
-    return redis
+    return redis, turns
 
 
 async def get_many(keys: list[str]) -> dict[str, Any] | None:
@@ -90,21 +87,28 @@ async def get_many(keys: list[str]) -> dict[str, Any] | None:
         return None  # fail fast, as the sync connections do; the ordinary path answers
     from redis.exceptions import RedisError
 
-    redis = await _client_for_loop(client)
+    redis, turns = await _client_for_loop(client)
     connect, read = _timeouts(client)
     names = [client.make_key(key) for key in keys]
-    try:
-        async with asyncio.timeout(connect + read):  # a backstop over the socket timeouts
-            values = await redis.mget(names)
-    except (RedisError, OSError, TimeoutError) as exc:
-        cache_outage.failed(exc)
-        _drop_idle_sync_connections(client)
-        return None
+    async with turns:  # never more reads at once than the pool has connections (it would refuse)
+        if cache_outage.is_down():
+            return None  # it failed while this read waited its turn
+        try:
+            async with asyncio.timeout(connect + read):  # a backstop over the socket timeouts
+                values = await redis.mget(names)
+        except (RedisError, OSError, TimeoutError) as exc:
+            cache_outage.failed(exc)
+            _drop_idle_sync_connections(client)
+            return None
     cache_outage.recovered()
     found = {}
     for key, value in zip(keys, values, strict=True):
-        if value is not None:
+        if value is None:
+            continue
+        try:
             found[key] = client.decode(value)
+        except Exception:  # written by something else: left to the ordinary read, which copes
+            continue
     return found
 
 

@@ -252,3 +252,22 @@ def test_after_a_failed_loop_read_the_worker_threads_connection_does_not_wait_ag
     finally:
         proxy.hung = False
         proxy.close()
+
+
+def test_more_reads_at_once_than_the_pool_has_connections_all_answer(redis_caches):
+    cache.set("k", "v", 30)
+
+    async def many():
+        try:
+            return await asyncio.gather(*(loop_cache.get_many(["k"]) for _ in range(loop_cache._MAX_CONNECTIONS * 3)))
+        finally:
+            await loop_cache.close_loop_clients()
+
+    assert all(found == {"k": "v"} for found in asyncio.run(many()))
+    assert not cache_outage.is_down()  # waiting for a connection is not an outage
+
+
+def test_a_value_it_cannot_decode_is_left_to_the_ordinary_read(redis_caches):
+    require_redis().set(cache.make_key("garbled"), b"\x80\x04not a pickle")
+    cache.set("fine", "v", 30)
+    assert asyncio.run(_read(["garbled", "fine"])) == {"fine": "v"}
