@@ -80,8 +80,8 @@ def test_a_settings_change_builds_a_new_client_and_the_old_one_is_closed(redis_c
     assert not any(c.is_connected for c in [*pool._available_connections, *pool._in_use_connections])  # closed
 
 
-@override_settings(CACHES=LOCMEM)
 def test_local_memory_and_the_setting_off_leave_it_to_the_ordinary_path(settings):
+    settings.CACHES = LOCMEM
     assert asyncio.run(_read(["k"])) is None  # local memory: no I/O to save
     settings.CACHE_LOOP_READS = False
     settings.CACHES = {"default": redis_cache("redis://127.0.0.1:1/0")}
