@@ -1,15 +1,17 @@
 """tools/call throughput and latency over HTTP: the project's /mcp next to a bare MCPServer.
 
-    python bench/mcp_bench.py [--requests 2000] [--concurrency 1 8] [--tool get_task] [--django-mcp-server]
+    python bench/mcp_bench.py [--requests 2000] [--concurrency 1 8] [--tool get_task] [--django-mcp-server] [--floor]
 
 Starts, as subprocesses, the project (`uvicorn config.asgi:application`, production-like:
 DEBUG off, WARNING logs, a fresh SQLite file unless --database-url is given) and a bare
 MCPServer, one process each: by default bench/mcp_bare_orm.py (get_task doing the project's
 scoped read and audit insert, nothing else), or with --baseline echo bench/mcp_bare.py (one
 trivial tool, no auth, no database). --django-mcp-server adds django-mcp-server 0.5.7 (mcp
-1.x, its own virtualenv under .bench-venv, made by bench/djmcp/run.py) doing the same work. Then
-sends JSON-RPC `tools/call` POSTs (stateless, JSON responses, protocol 2025-11-25) from N
-concurrent keep-alive connections and reports requests/s, p50 and p95 for each. The project's
+1.x, its own virtualenv under .bench-venv, made by bench/djmcp/run.py) doing the same work;
+--floor a raw ASGI app with a canned answer (bench/mcp_floor.py), whose p50 is what uvicorn,
+the loopback and this client cost every server alike. Then sends JSON-RPC `tools/call` POSTs
+(stateless, JSON responses, protocol 2025-11-25) from N concurrent keep-alive connections and
+reports requests/s, p50 and p95 for each. The project's
 calls go through everything a real call does: token verification, registry check, argument
 validation, the service, and the audit row.
 """
@@ -153,6 +155,11 @@ def main() -> None:
         help="the project reads the task on every call too (TOOL_RESULT_CACHE_SECONDS=0): exactly the bare server's work",
     )
     parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure bench/mcp_floor.py (a canned answer, no work): what HTTP and this client cost every server",
+    )
+    parser.add_argument(
         "--port-base", type=int, default=int(os.environ.get("BENCH_PORT_BASE", "0")),
         help="use this port and the next ones for the servers (default: any free port; env BENCH_PORT_BASE)",
     )
@@ -231,6 +238,13 @@ def main() -> None:
             targets["django-mcp-server 0.5.7 (same work)"] = (
                 djmcp_url, djmcp_headers, payload("get_task", {"task_id": djmcp_task})
             )
+        floor_name = "floor (canned answer, no work)"
+        if args.floor:
+            floor_port = free_port()
+            processes.append(start_uvicorn("bench.mcp_floor:app", floor_port, env))
+            floor_url = f"http://127.0.0.1:{floor_port}/mcp"
+            wait_until_up(floor_url)
+            targets[floor_name] = (floor_url, common, bare_body)
         names = list(targets)
         rows = []
         per_round = max(args.requests // args.rounds, 50)
@@ -274,11 +288,19 @@ def main() -> None:
                 f"{result['p95_ms']:.1f} | {result['errors']} |"
             )
         for other in names[1:]:
+            if other == floor_name:
+                continue
             ratios = sorted(
                 p["rps"] / o["rps"] for p, o in zip(results[project], results[other], strict=True)
             )
             spread = f"rounds {ratios[0]:.0%}–{ratios[-1]:.0%}"
             print(f"| {concurrency} | **project / {other.split(' (')[0]}** | **{statistics.median(ratios):.0%}** | {spread} | | |")
+        if floor_name in results:
+            floor = combine(results[floor_name])["p50_ms"]
+            for name in names:
+                if name != floor_name:
+                    above = combine(results[name])["p50_ms"] - floor
+                    print(f"| {concurrency} | {name.split(' (')[0]}: p50 above the floor | | {above:.2f} ms | | |")
 
 
 if __name__ == "__main__":
