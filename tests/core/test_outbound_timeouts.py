@@ -292,4 +292,3 @@ def test_with_redis_black_holed_mcp_calls_are_not_held_up_by_the_cache(live_serv
         assert response.status_code == 200 and not response.json()["result"]["isError"], response.text[:300]
     assert timings[0] < settings.REDIS_SOCKET_TIMEOUT_SECONDS * 3 + 1, timings
     assert max(timings[1:]) < 1.0, timings
-
