@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -137,7 +138,7 @@ def _database_url() -> str:
     return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def _worker_with_beat(broker_url: str, tmp_path: Path, extra_env: dict | None = None) -> subprocess.Popen:
+def _worker_with_beat(broker_url: str, tmp_path: Path, queue: str, extra_env: dict | None = None) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.development",
@@ -150,19 +151,35 @@ def _worker_with_beat(broker_url: str, tmp_path: Path, extra_env: dict | None = 
     log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115  (closed with the process)
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-B", "--loglevel=INFO", "--concurrency=1",
-         "--without-gossip", "--without-mingle", "-s", str(tmp_path / "beat-schedule"), "-n", f"audit-test-{os.getpid()}@%h"],
+         "--without-gossip", "--without-mingle", "-Q", queue, "-s", str(tmp_path / "beat-schedule"), "-n", f"audit-test-{os.getpid()}@%h"],
         cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+
+
+def _drop_queue(broker_url: str, queue: str) -> None:
+    """What beat sent after the worker stopped would otherwise stay on a shared broker for good."""
+    if not broker_url.startswith("redis"):
+        return  # the filesystem broker lives in tmp_path
+    from kombu import Connection, Exchange, Queue
+
+    with Connection(broker_url) as conn:
+        bound = Queue(queue, Exchange(queue), routing_key=queue)(conn.default_channel)
+        bound.declare()  # the channel only deletes the bindings it knows
+        bound.delete()
 
 
 def _run_schedule_until_a_report(broker_url: str, tmp_path: Path) -> AuditReport:
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+    # A queue of this run's own: a broker shared across runs (CI's Redis) may hold a message an
+    # earlier run's beat sent just before its worker stopped, for another day (a second report),
+    # and the schedules the migration made (e.g. the daily report at 00:15) go to the default queue.
+    queue = f"audit-test-{uuid.uuid4().hex[:12]}"
     every = IntervalSchedule.objects.create(every=2, period=IntervalSchedule.SECONDS)
     day = timezone.now().date().isoformat()
     PeriodicTask.objects.create(name="test: report now", task="apps.audit.tasks.audit_report_task", interval=every,
-                                kwargs=f'{{"period": "daily", "day": "{day}"}}')  # fmt: skip
-    process = _worker_with_beat(broker_url, tmp_path)
+                                kwargs=f'{{"period": "daily", "day": "{day}"}}', queue=queue)  # fmt: skip
+    process = _worker_with_beat(broker_url, tmp_path, queue)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not AuditReport.objects.exists():
@@ -176,6 +193,7 @@ def _run_schedule_until_a_report(broker_url: str, tmp_path: Path) -> AuditReport
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+        _drop_queue(broker_url, queue)
     log = (tmp_path / "worker.log").read_text()
     assert AuditReport.objects.count() == 1, log
     return AuditReport.objects.get()
