@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -14,9 +13,9 @@ import anyio
 import anyio.to_thread
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.cache import caches
 from django.db import connections
 
+from apps.core.thread_caches import adopt_thread_caches, keep_thread_caches
 from apps.mcp_tools.context import TRANSPORT_IN_PROCESS, Principal
 
 
@@ -71,36 +70,14 @@ def in_worker_thread(fn: Callable[..., Any], *args: Any) -> Any:
             conn.close()
         else:
             conn.errors_occurred = False
-    _adopt_thread_caches()
+    adopt_thread_caches()
     try:
         return fn(*args)
     finally:
         for conn in connections.all(initialized_only=True):
             if conn.connection is not None:
                 _worker_connections.add(conn)
-        _keep_thread_caches()
-
-
-# A worker thread's cache backends, kept from one call to the next as a WSGI thread keeps them.
-# Django keeps cache backends per context (an asgiref Local), and anyio runs every call in a
-# fresh copy of the caller's context, so each call built its own backend object (a RedisCache
-# and its client; the connection pool is shared either way). Kept with the handler's storage
-# they were made in: when that is replaced (override_settings(CACHES=...)), they are dropped.
-_thread_caches = threading.local()
-
-
-def _adopt_thread_caches() -> None:
-    kept = getattr(_thread_caches, "kept", None)
-    if kept is None or kept[0] is not caches._connections:
-        return
-    for alias, backend in kept[1].items():
-        setattr(caches._connections, alias, backend)
-
-
-def _keep_thread_caches() -> None:
-    storage = caches._connections
-    backends = {alias: getattr(storage, alias) for alias in caches.settings if hasattr(storage, alias)}
-    _thread_caches.kept = (storage, backends)
+        keep_thread_caches()
 
 
 _worker_connections: weakref.WeakSet = weakref.WeakSet()

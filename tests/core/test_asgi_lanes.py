@@ -8,12 +8,14 @@ queues a process's writers on a lock instead of SQLite's sleeping busy handler.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import threading
 import time
 
 import pytest
 from django.core.handlers.asgi import ASGIHandler
+from django.core.cache import caches
 from django.db import OperationalError, connections
 from django.db.utils import ConnectionHandler
 from django.http import JsonResponse
@@ -38,7 +40,7 @@ BARRIER: dict[str, threading.Barrier] = {}
 def where_view(request):
     conn = connections["default"]
     conn.ensure_connection()
-    SEEN.append({"thread": thread_number(), "connection": conn.connection})
+    SEEN.append({"thread": thread_number(), "connection": conn.connection, "cache": caches["default"]})
     if "barrier" in request.GET:
         BARRIER["b"].wait(timeout=5)  # both requests must be inside their views at once
     if "sleep" in request.GET:
@@ -116,6 +118,107 @@ def test_requests_reuse_a_lane_thread_and_its_database_connection(where):
     assert where[0]["thread"] not in CLOSED, "a lane closed its connection between requests"
     handler.close_lanes()
     assert where[0]["thread"] in CLOSED, "shutdown left the lane's connection open"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lane_keeps_its_cache_backend_between_requests(where):
+    """Not a new backend (for Redis: a client, its event dispatcher and listeners) per request."""
+    handler = LaneASGIHandler(lanes=4)
+
+    async def three():
+        for _ in range(3):
+            assert await _get(handler) == 200
+
+    # A context where the caches were never used, as a server's requests begin (here the test's
+    # own context may hold backends already, which every request would then inherit).
+    contextvars.Context().run(asyncio.run, three())
+    handler.close_lanes()
+    assert len({s["thread"] for s in where}) == 1
+    assert len({id(s["cache"]) for s in where}) == 1, "each request built its own cache backend"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_leaves_no_reference_cycle_of_the_handlers_frame(where):
+    """uvicorn says http.disconnect once the response is out; Django's listener raised RequestAborted
+    then, and ``handle`` kept that exception (its traceback: handle's frame, the request and all it
+    touched) in a cycle for the garbage collector, after every request."""
+    import gc
+
+    handler = LaneASGIHandler(lanes=1)
+
+    async def answered_then_disconnected():
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+            "path": "/where/", "raw_path": b"/where/", "query_string": b"", "root_path": "",
+            "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
+        }  # fmt: skip
+        done = asyncio.Event()
+        sent = []
+
+        async def receive():
+            if not sent:
+                sent.append("body")
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await done.wait()  # as uvicorn: the disconnect comes once the response is complete
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                done.set()
+
+        await handler(scope, receive, send)
+
+    asyncio.run(answered_then_disconnected())  # warm (first-request imports and caches)
+    gc.collect()
+    gc.disable()
+    try:
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        asyncio.run(answered_then_disconnected())
+        gc.collect()
+        frames = [o for o in gc.garbage if type(o).__name__ == "frame" and o.f_code.co_name == "handle"]
+        aborted = [o for o in gc.garbage if type(o).__name__ == "RequestAborted"]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+        handler.close_lanes()
+    assert not frames and not aborted
+
+
+def test_a_client_that_leaves_mid_request_still_cancels_the_view(monkeypatch):
+    """The listener returns on a disconnect instead of raising: the view's task is cancelled all the same."""
+    handler = LaneASGIHandler(lanes=1)
+    cancelled = []
+
+    async def slow_response(self, request):
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    async def leaves():
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+            "path": "/where/", "raw_path": b"/where/", "query_string": b"", "root_path": "",
+            "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
+        }  # fmt: skip
+        messages = [{"type": "http.request", "body": b"", "more_body": False}, {"type": "http.disconnect"}]
+
+        async def receive():
+            return messages.pop(0)
+
+        async def send(message):
+            raise AssertionError("nothing is sent to a client that left")
+
+        await asyncio.wait_for(handler(scope, receive, send), 3)
+
+    monkeypatch.setattr(LaneASGIHandler, "run_get_response", slow_response)
+    try:
+        asyncio.run(leaves())
+    finally:
+        handler.close_lanes()
+    assert cancelled == [True]
 
 
 @pytest.mark.django_db(transaction=True)
