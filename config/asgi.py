@@ -7,6 +7,7 @@ start its session manager, so this small router sits in front of both.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -167,3 +168,19 @@ from apps.mcp_tools.http import MCP_PATH, METADATA_PATH, mcp_http_app  # noqa: E
 application.mount(MCP_PATH, mcp_http_app)
 application.mount(METADATA_PATH, mcp_http_app)
 application.on_lifespan(mcp_http_app.lifespan)
+
+
+@contextlib.asynccontextmanager
+async def _freeze_startup_heap():
+    """Last at startup: what is alive now stays, so collections stop walking it (PYTHON_GC_FREEZE)."""
+    if settings.PYTHON_GC_FREEZE:
+        gc.collect()
+        gc.freeze()
+    try:
+        yield
+    finally:
+        if settings.PYTHON_GC_FREEZE:
+            gc.unfreeze()  # collectable again (a test's server, or a reload in the same process)
+
+
+application.on_lifespan(_freeze_startup_heap)

@@ -114,3 +114,21 @@ def test_an_oversize_body_is_refused_before_django_reads_it(settings):
 
     small = asyncio.run(post(b"{}", {"Content-Type": "application/json"}))
     assert small.status_code == 401  # under the limit: Django answers (no token here)
+
+
+def test_the_heap_alive_at_startup_is_frozen_until_shutdown(settings):
+    """What the server holds from startup on stays out of the collector's walks (PYTHON_GC_FREEZE)."""
+    import gc
+
+    from config.asgi import _freeze_startup_heap
+
+    assert application.lifespans[-1] is _freeze_startup_heap  # last: after the other hooks' set-up
+
+    async def frozen_while_serving() -> int:
+        async with _freeze_startup_heap():
+            return gc.get_freeze_count()
+
+    assert asyncio.run(frozen_while_serving()) > 10_000
+    assert gc.get_freeze_count() == 0  # unfrozen at shutdown
+    settings.PYTHON_GC_FREEZE = False
+    assert asyncio.run(frozen_while_serving()) == 0
