@@ -135,6 +135,28 @@ def test_a_turn_failed_by_a_database_outage_gives_the_lease_back_once_the_databa
     assert outage["releases_refused"] == 0
 
 
+def test_a_streamed_turn_that_fails_mid_stream_ends_with_an_error_event(client_a, user_a, monkeypatch):
+    # The 200 and the first events are out when the answer fails to store: the stream was cut
+    # (an incomplete chunked body) and the page was left with a half-written, busy bubble.
+    from apps.core.outage import DatabaseUnavailable
+
+    conversation_id = chat_turn(user=user_a, conversation_id=None, text="add buy milk").conversation_id
+
+    def down(**kwargs):
+        raise DatabaseUnavailable("test")
+
+    monkeypatch.setattr(services, "_save_turn", down)
+    response = client_a.post(CHAT, {"conversation_id": conversation_id, "message": "hello", "stream": True}, format="json")
+
+    events = parse_sse(b"".join(response.streaming_content).decode())
+    assert events[0]["type"] == "conversation"
+    assert events[-1] == {
+        "type": "error",
+        "code": "service_unavailable",
+        "message": "The database is unavailable; try again in a few seconds.",
+    }
+
+
 def test_another_users_conversation_is_still_a_404_even_when_busy(client_b, user_a):
     conversation_id = chat_turn(user=user_a, conversation_id=None, text="add buy milk").conversation_id
     _busy(conversation_id)
