@@ -72,8 +72,10 @@ CHAT_EVENT_PAYLOAD = {
     "type": "object",
     "required": ["type"],
     "properties": {
-        "type": {"type": "string", "enum": ["conversation", "text", "tool_call", "done"]},
+        "type": {"type": "string", "enum": ["conversation", "text", "tool_call", "done", "error"]},
         "conversation_id": {"type": "integer"},
+        "code": {"type": "string"},
+        "message": {"type": "string"},
         "delta": {"type": "string"},
         "name": {"type": "string"},
         "arguments": {},
@@ -86,7 +88,7 @@ CHAT_EVENT_SCHEMA = {
     "type": "object",
     "required": ["event", "data"],
     "properties": {
-        "event": {"type": "string", "enum": ["conversation", "text", "tool_call", "done"]},
+        "event": {"type": "string", "enum": ["conversation", "text", "tool_call", "done", "error"]},
         "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": CHAT_EVENT_PAYLOAD},
     },
 }
@@ -175,7 +177,8 @@ class ChatApi(APIView):
             (200, "text/event-stream"): OpenApiResponse(
                 CHAT_EVENT_SCHEMA,
                 description="With stream=true: server-sent events `conversation`, `text` (delta), "
-                "`tool_call`, then `done` carrying the same answer object.",
+                "`tool_call`, then `done` carrying the same answer object; a turn that fails after the "
+                "stream started ends with `error` (`code`, `message`) instead.",
             ),
             **error_responses(400, 404, 409),
         },

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -13,7 +15,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -189,6 +191,27 @@ def _lease_release(turn: _Turn) -> None:
     )
 
 
+def _lease_release_later(turn: _Turn) -> None:
+    """Give the lease back from a thread of its own once the database answers again (tried once per
+    outage window), or give up when it would have expired anyway."""
+    give_up = time.monotonic() + settings.CHAT_TURN_LEASE_SECONDS
+
+    def retry() -> None:
+        try:
+            while time.monotonic() < give_up:
+                time.sleep(max(0.05, settings.DATABASE_RETRY_AFTER_SECONDS))
+                try:
+                    _lease_release(turn)
+                    return
+                except DatabaseError:
+                    connection.close()  # a new one next time
+        finally:
+            connection.close()
+
+    logger.warning("chat turn could not give back its lease on conversation %s; retrying", turn.conversation.pk)
+    threading.Thread(target=retry, name="chat-lease-release", daemon=True).start()
+
+
 def _start_turn(*, user, conversation_id: int | None, text: str) -> _Turn:
     """Check the input, claim the conversation and store the user's message before any model call.
 
@@ -296,7 +319,12 @@ def _turn_events(*, user, turn: _Turn, stream: bool, options: dict[str, Any] | N
         # Given back here too, whatever happened: a turn that failed to store must not keep its
         # conversation locked until the lease expires. (The normal release is in _save_turn.)
         if not turn.released:
-            _lease_release(turn)
+            try:
+                _lease_release(turn)
+            except DatabaseError:
+                # The database that failed the turn mostly fails this too: without a retry the
+                # conversation answered 409 until the lease expired, long after it was back.
+                _lease_release_later(turn)
 
 
 def _turn_body(*, user, turn: _Turn, stream: bool, options: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:

@@ -85,6 +85,7 @@ async def get_many(keys: list[str]) -> dict[str, Any] | None:
         return None
     if cache_outage.is_down():
         return None  # fail fast, as the sync connections do; the ordinary path answers
+    from redis.exceptions import ConnectionError as ClosedOrRefused
     from redis.exceptions import RedisError
 
     redis, turns = await _client_for_loop(client)
@@ -95,7 +96,14 @@ async def get_many(keys: list[str]) -> dict[str, Any] | None:
             return None  # it failed while this read waited its turn
         try:
             async with asyncio.timeout(connect + read):  # a backstop over the socket timeouts
-                values = await redis.mget(names)
+                try:
+                    values = await redis.mget(names)
+                except ClosedOrRefused:
+                    # A pooled connection Redis closed (a restart, an idle timeout) fails its next
+                    # command at once, and the asyncio pool does not check one before handing it
+                    # out: one more try, on a new connection. A Redis that is down refuses that one
+                    # at once too (a hung one times out instead, and is not tried twice).
+                    values = await redis.mget(names)
         except (RedisError, OSError, TimeoutError) as exc:
             cache_outage.failed(exc)
             _drop_idle_sync_connections(client)

@@ -26,6 +26,20 @@ def _encode(event: dict[str, Any]) -> str:
     return f"event: {event.get('type', 'message')}\ndata: {json.dumps(event, default=str)}\n\n"
 
 
+def _failure_event(exc: Exception) -> dict[str, Any]:
+    """The last event of a stream whose generator failed: its 200 and first events are out, so the
+    failure is told in the stream (the page shows it), not by a cut connection."""
+    from django.db import DatabaseError
+
+    from apps.core.outage import DatabaseUnavailable
+
+    if isinstance(exc, DatabaseError):  # an outage is logged once per interval (apps.core.outage)
+        logger.warning("a stream ended early: the database failed (%s)", type(exc).__name__)
+        return {"type": "error", "code": "service_unavailable", "message": DatabaseUnavailable.PUBLIC_MESSAGE}
+    logger.error("a stream's generator failed", exc_info=exc)
+    return {"type": "error", "code": "server_error", "message": "Something went wrong; please try again."}
+
+
 class _EventPump:
     """Pulls a sync generator one event at a time, on the caller's (worker) thread, with the request's context.
 
@@ -58,6 +72,9 @@ class _EventPump:
             except StopIteration:
                 self.finished = True
                 return _END
+            except Exception as exc:
+                self.finished = True
+                return _failure_event(exc)
             except BaseException:
                 self.finished = True
                 raise

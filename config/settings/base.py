@@ -173,6 +173,9 @@ CACHE_LOOP_READS = env.bool("CACHE_LOOP_READS", default=True)
 # After a PostgreSQL connection timed out, new connections fail at once (a 503) for this long
 # before one probes the database again (apps.core.postgresql).
 DATABASE_RETRY_AFTER_SECONDS = env.float("DATABASE_RETRY_AFTER_SECONDS", default=5.0)
+# The longest wait for PostgreSQL on an open connection (a query, a fetch, a commit); past it the
+# connection is closed and the request answered 503 (apps.core.postgresql). 0 = no bound.
+DATABASE_QUERY_TIMEOUT_SECONDS = env.float("DATABASE_QUERY_TIMEOUT_SECONDS", default=30.0)
 
 
 def redis_cache(url: str) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -97,6 +98,63 @@ def test_a_turn_that_fails_to_store_still_gives_the_lease_back(user_a, monkeypat
         chat_turn(user=user_a, conversation_id=conversation_id, text="add buy eggs")
 
     assert Conversation.objects.get(pk=conversation_id).turn_lease_until is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_turn_failed_by_a_database_outage_gives_the_lease_back_once_the_database_answers(user_a, monkeypatch,
+                                                                                             settings):
+    # The database that failed the turn usually still fails the release right after it: the
+    # conversation then answered every new message with a 409 for CHAT_TURN_LEASE_SECONDS (5 min),
+    # long after the database was back.
+    from django.db import OperationalError
+
+    from apps.core.outage import DatabaseUnavailable
+
+    settings.DATABASE_RETRY_AFTER_SECONDS = 0.2
+    conversation_id = chat_turn(user=user_a, conversation_id=None, text="add buy milk").conversation_id
+    release, outage = services._lease_release, {"releases_refused": 2}
+
+    def down(**kwargs):
+        raise DatabaseUnavailable("test")
+
+    def release_while_down(turn):
+        if outage["releases_refused"]:
+            outage["releases_refused"] -= 1
+            raise OperationalError("the database went away")
+        release(turn)
+
+    monkeypatch.setattr(services, "_save_turn", down)
+    monkeypatch.setattr(services, "_lease_release", release_while_down)
+    with pytest.raises(DatabaseUnavailable):  # the turn's own error, not the release's
+        chat_turn(user=user_a, conversation_id=conversation_id, text="add buy eggs")
+
+    deadline = time.monotonic() + 5
+    while Conversation.objects.get(pk=conversation_id).turn_lease_until is not None:
+        assert time.monotonic() < deadline, "the conversation stays locked"
+        time.sleep(0.05)
+    assert outage["releases_refused"] == 0
+
+
+def test_a_streamed_turn_that_fails_mid_stream_ends_with_an_error_event(client_a, user_a, monkeypatch):
+    # The 200 and the first events are out when the answer fails to store: the stream was cut
+    # (an incomplete chunked body) and the page was left with a half-written, busy bubble.
+    from apps.core.outage import DatabaseUnavailable
+
+    conversation_id = chat_turn(user=user_a, conversation_id=None, text="add buy milk").conversation_id
+
+    def down(**kwargs):
+        raise DatabaseUnavailable("test")
+
+    monkeypatch.setattr(services, "_save_turn", down)
+    response = client_a.post(CHAT, {"conversation_id": conversation_id, "message": "hello", "stream": True}, format="json")
+
+    events = parse_sse(b"".join(response.streaming_content).decode())
+    assert events[0]["type"] == "conversation"
+    assert events[-1] == {
+        "type": "error",
+        "code": "service_unavailable",
+        "message": "The database is unavailable; try again in a few seconds.",
+    }
 
 
 def test_another_users_conversation_is_still_a_404_even_when_busy(client_b, user_a):

@@ -8,16 +8,18 @@ the app in its own process, pointed at the black hole, as an operator would meet
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
+import threading
 import sys
 import time
 from pathlib import Path
 
 import httpx2
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 
 from apps.core.outage import DatabaseUnavailable, database_outage
 from apps.core.postgresql.base import DatabaseWrapper
@@ -174,3 +176,85 @@ def test_the_app_answers_503_with_retry_after_and_within_one_connect_timeout(hol
     finally:
         server.terminate()
         server.wait(10)
+
+
+# -- a connection that stops answering mid-use ---------------------------------------------------------
+
+
+@contextlib.contextmanager
+def stallable_proxy(target_port: int):
+    """A TCP proxy to 127.0.0.1:target_port; ``stall.set()`` makes it hold every byte from then on.
+
+    What a PostgreSQL that hangs (or a network that stops delivering) looks like to a connection
+    that is already open: the socket stays up, nothing comes back. Its connect timeout is no help.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    stall = threading.Event()
+    sockets: list[socket.socket] = [listener]
+
+    def pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                if stall.is_set():
+                    return  # swallow it: the peer waits for an answer that never comes
+                dst.sendall(data)
+        except OSError:
+            return
+
+    def accept() -> None:
+        while True:
+            try:
+                client = listener.accept()[0]
+                upstream = socket.create_connection(("127.0.0.1", target_port))
+            except OSError:
+                return
+            sockets.extend((client, upstream))
+            threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1], stall
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL (DATABASE_URL)")
+def test_a_query_on_a_connection_that_stops_answering_fails_within_the_query_timeout(settings, django_db_blocker):
+    # Before the bound, a request whose kept connection stopped answering hung until the database
+    # came back (with the server gone for good: until the kernel gave up, some 15 minutes), and so
+    # did the next request on that thread; a client saw nothing but its own timeout.
+    settings.DATABASE_QUERY_TIMEOUT_SECONDS = 1
+    real = settings.DATABASES["default"]
+    with stallable_proxy(int(real.get("PORT") or 5432)) as (port, stall):
+        wrapper = _wrapper(settings, port)
+        wrapper.settings_dict.update({"NAME": "postgres", "USER": real["USER"], "PASSWORD": real["PASSWORD"]})
+        wrapper.inc_thread_sharing()  # used in the thread below (which may hang), checked here
+        outcome: list[BaseException | None] = []
+
+        def query() -> None:
+            try:
+                with wrapper.cursor() as cursor:
+                    cursor.execute("SELECT 1")
+                    stall.set()
+                    cursor.execute("SELECT 2")
+                outcome.append(None)
+            except BaseException as exc:  # noqa: BLE001 - recorded for the assertions
+                outcome.append(exc)
+
+        with django_db_blocker.unblock():
+            started = time.monotonic()
+            thread = threading.Thread(target=query, daemon=True)
+            thread.start()
+            thread.join(10)
+            elapsed = time.monotonic() - started
+            assert not thread.is_alive(), "the query hangs"
+            assert isinstance(outcome[0], DatabaseUnavailable), outcome  # a 503 with Retry-After
+            assert elapsed < 4, elapsed
+            assert database_outage.is_down()  # the next connections fail fast, not one timeout each
+            assert not wrapper.is_usable()  # the connection is dropped: its state is unknown
+            wrapper.close()
+            wrapper.dec_thread_sharing()

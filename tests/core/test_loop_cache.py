@@ -6,6 +6,7 @@ Against the real Redis of REDIS_URL, a black hole (a listener that never answers
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 import time
@@ -187,7 +188,7 @@ class _HangableProxy:
     def __init__(self, target: tuple[str, int]) -> None:
         import socket
 
-        self.target, self.hung = target, False
+        self.target, self.hung, self.dropped = target, False, False
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(16)
@@ -209,6 +210,8 @@ class _HangableProxy:
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
     def _pump(self, source, sink) -> None:
+        import socket
+
         while True:
             try:
                 data = source.recv(65536)
@@ -218,7 +221,23 @@ class _HangableProxy:
                     return
                 sink.sendall(data)
             except OSError:
+                if self.dropped:  # the client's next command finds its connection reset
+                    with contextlib.suppress(OSError):
+                        source.shutdown(socket.SHUT_RDWR)
                 return
+
+    def drop_connections(self) -> None:
+        """Drop every relayed connection at Redis's end and go on listening.
+
+        The client is not told: its next command finds the connection gone (reset), as after a
+        Redis restart or failover behind a proxy or a load balancer, or an idle timeout in between.
+        """
+        import socket
+
+        self.dropped = True
+        for sock in self.sockets[1::2]:  # the connections to Redis
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         self.listener.close()
@@ -251,6 +270,39 @@ def test_after_a_failed_loop_read_the_worker_threads_connection_does_not_wait_ag
         assert time.monotonic() - started < 0.15  # refused at once, not a second timeout
     finally:
         proxy.hung = False
+        proxy.close()
+
+
+def test_a_connection_redis_closed_is_replaced_not_taken_for_an_outage():
+    # After a Redis restart (or an idle timeout, a failover) the loop client's pooled connection is
+    # closed at the other end. Its next read failed with "Connection closed by server" and marked
+    # the cache down: for REDIS_RETRY_AFTER_SECONDS the process failed open on limits, skipped
+    # cache bumps and /readyz reported the cache unavailable, with Redis up all along.
+    import os
+    from urllib.parse import urlsplit
+
+    require_redis()
+    real = urlsplit(os.environ["REDIS_URL"])
+    proxy = _HangableProxy((real.hostname, real.port or 6379))
+    try:
+        configured = redis_cache(f"redis://127.0.0.1:{proxy.port}{real.path or '/0'}")
+        configured["KEY_PREFIX"] = f"closed-{uuid.uuid4().hex[:8]}"
+        with override_settings(CACHES={"default": configured}):
+            cache.set("k", "v", 30)
+
+            async def read_twice():
+                first = await loop_cache.get_many(["k"])
+                proxy.drop_connections()
+                await asyncio.sleep(0.05)
+                second = await loop_cache.get_many(["k"])
+                await loop_cache.close_loop_clients()
+                return first, second
+
+            assert asyncio.run(read_twice()) == ({"k": "v"}, {"k": "v"})
+            assert not cache_outage.is_down()
+            assert cache.get("k") == "v"  # the worker threads' pool too
+            assert not cache_outage.is_down()
+    finally:
         proxy.close()
 
 

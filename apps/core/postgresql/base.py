@@ -10,11 +10,19 @@ network, and the first one after it probes the database again. Any failure to co
 as ``DatabaseUnavailable`` (a Django ``OperationalError``), which the API, the pages and /mcp
 answer with a 503 and Retry-After (apps.core.exception_handler, apps.core.middleware,
 apps.mcp_tools). A refused connection fails quickly anyway: it is reported, not failed fast.
+
+A connection that is already open gets no help from ``connect_timeout``: when the database stops
+answering mid-use (a hung server, a network that drops everything), a query on it waited until the
+database came back, or until the kernel gave up (some 15 minutes), holding its request and thread.
+Every wait on a connection here is bounded by DATABASE_QUERY_TIMEOUT_SECONDS: past it the
+connection (its state unknown) is closed and the wait raises ``DatabaseUnavailable``, as a
+connect timeout does.
 """
 
 from __future__ import annotations
 
 import psycopg
+from django.conf import settings
 from django.db.backends.postgresql import base
 
 from apps.core.outage import DatabaseUnavailable, database_outage
@@ -27,7 +35,28 @@ except ImportError:  # pragma: no cover - the pool is optional
 _TIMEOUTS = (psycopg.errors.ConnectionTimeout, PoolTimeout)
 
 
+class BoundedConnection(psycopg.Connection):
+    """A psycopg connection whose every wait for the server (query, fetch, commit) has a deadline."""
+
+    def wait(self, gen, interval=0.1, timeout=None):
+        if timeout is None and (limit := settings.DATABASE_QUERY_TIMEOUT_SECONDS) > 0:
+            timeout = limit
+        try:
+            return super().wait(gen, interval=interval, timeout=timeout)
+        except psycopg.errors._WaitTimeout as exc:
+            self.pgconn.finish()  # mid-query: nothing more can be sent on it
+            database_outage.failed(exc)
+            raise DatabaseUnavailable("no answer within the query timeout") from None
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    def __init__(self, settings_dict, *args, **kwargs):
+        pool = settings_dict.get("OPTIONS", {}).get("pool")
+        if pool:  # the pool makes its connections itself
+            options = pool if isinstance(pool, dict) else {}
+            settings_dict["OPTIONS"]["pool"] = {**options, "connection_class": BoundedConnection}
+        super().__init__(settings_dict, *args, **kwargs)
+
     def get_new_connection(self, conn_params):
         if database_outage.is_down():
             raise DatabaseUnavailable("failing fast after a recent failure")
@@ -37,4 +66,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
             database_outage.failed(exc, fail_fast=isinstance(exc, _TIMEOUTS))
             raise DatabaseUnavailable(type(exc).__name__) from exc
         database_outage.recovered()
+        if type(connection) is psycopg.Connection:  # Django connects with psycopg.connect()
+            connection.__class__ = BoundedConnection  # a subclass adding one method: the same object
         return connection
