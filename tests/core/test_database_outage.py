@@ -258,3 +258,20 @@ def test_a_query_on_a_connection_that_stops_answering_fails_within_the_query_tim
             assert not wrapper.is_usable()  # the connection is dropped: its state is unknown
             wrapper.close()
             wrapper.dec_thread_sharing()
+
+
+@pytest.mark.django_db
+def test_migrate_is_not_bounded_by_the_query_timeout(settings):
+    """A migration may rightly run past DATABASE_QUERY_TIMEOUT_SECONDS; a request's query may not."""
+    from django.core.management import get_commands
+
+    from apps.core.postgresql.base import unbounded_queries
+    from tests.services import require_postgres
+
+    require_postgres()
+    assert get_commands()["migrate"] == "apps.core"  # the project's migrate, which runs unbounded
+    settings.DATABASE_QUERY_TIMEOUT_SECONDS = 0.5
+    with unbounded_queries(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(1)")  # past the bound: not cut
+    with pytest.raises(DatabaseUnavailable), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(1)")

@@ -21,6 +21,9 @@ connect timeout does.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import psycopg
 from django.conf import settings
 from django.db.backends.postgresql import base
@@ -35,11 +38,28 @@ except ImportError:  # pragma: no cover - the pool is optional
 _TIMEOUTS = (psycopg.errors.ConnectionTimeout, PoolTimeout)
 
 
+_unbounded: contextvars.ContextVar[bool] = contextvars.ContextVar("unbounded_queries", default=False)
+
+
+@contextlib.contextmanager
+def unbounded_queries():
+    """No query timeout inside (``manage.py migrate``: a migration may rightly run for minutes)."""
+    token = _unbounded.set(True)
+    try:
+        yield
+    finally:
+        _unbounded.reset(token)
+
+
 class BoundedConnection(psycopg.Connection):
-    """A psycopg connection whose every wait for the server (query, fetch, commit) has a deadline."""
+    """A psycopg connection whose every wait for the server (query, fetch, commit) has a deadline.
+
+    ``Connection.wait`` and its ``timeout`` (raising ``errors._WaitTimeout``) are psycopg's own,
+    documented in its source; psycopg is pinned in requirements/base.txt.
+    """
 
     def wait(self, gen, interval=0.1, timeout=None):
-        if timeout is None and (limit := settings.DATABASE_QUERY_TIMEOUT_SECONDS) > 0:
+        if timeout is None and (limit := settings.DATABASE_QUERY_TIMEOUT_SECONDS) > 0 and not _unbounded.get():
             timeout = limit
         try:
             return super().wait(gen, interval=interval, timeout=timeout)
