@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -297,11 +297,24 @@ def label_delete(*, user, label_id: int) -> None:
 
 
 def _reminder_moment(task: Task, reminder: Reminder, zone) -> datetime | None:
+    """The reminder's moment in UTC; None without one, or when it falls outside years 1..9999 in UTC.
+
+    Stored in UTC because a moment past 9999-12-31 UTC cannot be stored on SQLite, and on
+    PostgreSQL it is stored but can no longer be read back (every later reschedule is a 500).
+    """
     if reminder.minutes_before is None:
-        return reminder.remind_at
-    if task.due_date is None:
+        moment = reminder.remind_at
+    elif task.due_date is None:
         return None
-    return local_moment(task.due_date, task.due_time, zone) - timedelta(minutes=reminder.minutes_before)
+    else:
+        try:
+            moment = local_moment(task.due_date, task.due_time, zone) - timedelta(minutes=reminder.minutes_before)
+        except OverflowError:
+            return None
+    try:
+        return moment.astimezone(UTC) if moment is not None else None
+    except OverflowError:
+        return None
 
 
 def _set_reminders(*, user, task: Task, reminders: Sequence[Mapping[str, Any]]) -> None:
@@ -326,6 +339,8 @@ def _set_reminders(*, user, task: Task, reminders: Sequence[Mapping[str, Any]]) 
                 at = at.replace(tzinfo=zone)
         reminder = Reminder(owner=user, task=task, minutes_before=minutes, remind_at=at)
         reminder.remind_at = _reminder_moment(task, reminder, zone)
+        if reminder.remind_at is None:
+            raise _fail("reminders", "A reminder must fall between the years 1 and 9999.")
         reminder.save()
         _deliver_on_time(reminder)
 
