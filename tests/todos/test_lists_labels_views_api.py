@@ -227,3 +227,22 @@ def test_a_rename_or_delete_racing_a_delete_of_the_same_list_is_a_404(django_use
             task_list_delete(user=user, list_id=doomed)
     first.join(10)
     assert AuditEvent.objects.filter(action="task_list.delete").count() == 1
+
+
+def test_a_remind_at_without_an_offset_is_the_users_wall_time_through_the_api_as_through_mcp(client_a, user_a):
+    from datetime import UTC, datetime
+
+    from apps.mcp_tools.client import mcp_tool_call
+    from apps.todos.models import Reminder
+    from apps.todos.services import todo_settings_update
+
+    todo_settings_update(user=user_a, time_zone="Asia/Tokyo")
+    body = {"title": "call", "reminders": [{"remind_at": "2027-03-01T09:00:00"}]}
+    by_api = client_a.post("/api/v1/tasks/", body, format="json").json()["id"]
+    by_mcp = mcp_tool_call(user=user_a, name="add_task", arguments={"title": "call", "remind_at": "2027-03-01T09:00:00"})
+    tokyo_nine = datetime(2027, 3, 1, 0, 0, tzinfo=UTC)
+    assert Reminder.objects.get(task_id=by_mcp.structured["id"]).remind_at == tokyo_nine
+    assert Reminder.objects.get(task_id=by_api).remind_at == tokyo_nine
+    with_offset = {"title": "call", "reminders": [{"remind_at": "2027-03-01T09:00:00+01:00"}]}
+    by_api = client_a.post("/api/v1/tasks/", with_offset, format="json").json()["id"]
+    assert Reminder.objects.get(task_id=by_api).remind_at == datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
