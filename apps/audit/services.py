@@ -67,12 +67,18 @@ def _is_secret_field(name: object, value: Any) -> bool:
     return True
 
 
+def _no_nul(value: Any) -> Any:
+    # PostgreSQL refuses NUL in text and jsonb: a caller's text with one (an unknown MCP tool
+    # named "a\x00b") would otherwise cost the event itself.
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
 def _scrub(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: (REDACTED if _is_secret_field(k, v) else _scrub(v)) for k, v in value.items()}
+        return {_no_nul(k): (REDACTED if _is_secret_field(k, v) else _scrub(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
-    return value
+    return _no_nul(value)
 
 
 def audit_record(
@@ -163,7 +169,7 @@ def _audit_event(
         "actor_username": getattr(user, "username", "") or "",
         "action": action,
         "target_type": target_type,
-        "target_id": ("" if target_id is None else str(target_id))[:64],
+        "target_id": _no_nul("" if target_id is None else str(target_id))[:64],
         "outcome": outcome,
         "request_id": ctx.request_id,
         "client_ip": ctx.client_ip,

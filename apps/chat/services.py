@@ -22,7 +22,7 @@ from django.utils import timezone
 from apps.audit.services import audit_record, audit_record_many, usage_record_many
 from apps.chat.models import Conversation, Message
 from apps.chat.selectors import conversation_get
-from apps.core.errors import Conflict, ValidationFailed
+from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.providers.errors import ProviderError
 from apps.providers.gateway import KeepAlive, MidStreamFailure, ProviderSession
 from apps.providers.selectors import provider_preference_for_turn
@@ -569,7 +569,10 @@ def _full_log(turn: _Turn, rows: list[Message]) -> dict:
 @transaction.atomic
 def conversation_delete(*, user, conversation_id: int) -> None:
     """Delete one of the user's conversations and its messages."""
-    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    # Locked: unlocked, deletes racing each other each answered 204 and each wrote an audit row.
+    conversation = Conversation.objects.select_for_update().filter(owner=user, pk=conversation_id).first()
+    if conversation is None:
+        raise NotFound("Conversation not found.", code="conversation_not_found", extra={"conversation_id": conversation_id})
     audit_record(
         actor=user, action="conversation.delete", target=conversation, metadata={"messages": conversation.messages.count()}
     )

@@ -14,6 +14,12 @@ NO_NUL_PATTERN = r"^[^\x00]*$"
 # {maxLength: 0}, and "" must match only that branch for the schema to accept it.
 _NO_NUL = r"^[^\x00]+$"
 _NOT_BLANK = r"^[^\x00]*[^\x00 \t\n\r\f\v][^\x00]*$"
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_text(text: str) -> bool:
+    """NUL (PostgreSQL refuses it in text) or a lone surrogate (not encodable as UTF-8): for views outside DRF."""
+    return _UNSTORABLE.search(text) is not None
 
 
 class _NotBlank(RegexValidator):

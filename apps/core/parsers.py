@@ -45,3 +45,9 @@ class JSONParser(parsers.JSONParser):
             return super().parse(io.BytesIO(raw), media_type, parser_context)
         except RecursionError:  # belt and braces: a depth the scan above did not see
             raise ParseError("JSON parse error - the body is nested too deeply.") from None
+        except ParseError as exc:
+            # DRF words the decoder's error as is; for a number past Python's digit limit that
+            # text tells the client to call sys.set_int_max_str_digits().
+            if "integer string conversion" in str(exc.__context__ or ""):
+                raise ParseError("JSON parse error - a number has too many digits.") from None
+            raise

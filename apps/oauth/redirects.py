@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from apps.core.fields import unstorable_text
+
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 
 
@@ -11,6 +13,8 @@ def redirect_uri_problem(uri: str) -> str | None:
     """Why this redirect URI is refused, or None when it is acceptable."""
     if not isinstance(uri, str) or not uri or len(uri) > 500:
         return "must be a URL of at most 500 characters"
+    if unstorable_text(uri):
+        return "must not contain NUL or surrogate characters"
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 - raises on a bad port

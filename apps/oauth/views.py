@@ -10,6 +10,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as dot_views
 
+from apps.core.fields import unstorable_text
 from apps.limits.attempts import attempts_limited
 from apps.oauth.redirects import redirect_uri_problem
 from apps.oauth.selectors import mcp_resource, resource_allowed
@@ -89,8 +90,10 @@ class RegistrationView(dot_views.DynamicClientRegistrationView):
             if (problem := redirect_uri_problem(uri)) is not None:
                 return _oauth_error("invalid_redirect_uri", f"The redirect URI {str(uri)[:200]!r} {problem}.")
         name = data.get("client_name", "")
-        if not isinstance(name, str) or len(name) > 100:
-            return _oauth_error("invalid_client_metadata", "client_name must be a string of at most 100 characters.")
+        if not isinstance(name, str) or len(name) > 100 or unstorable_text(name):
+            return _oauth_error(
+                "invalid_client_metadata", "client_name must be a string of at most 100 characters, without NUL."
+            )
         clean = {
             "client_name": name,
             "redirect_uris": uris,

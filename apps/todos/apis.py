@@ -107,9 +107,22 @@ class WallTimeField(serializers.Field):
         return value.strftime("%H:%M") if value else None
 
 
+class UserWallClockDateTimeField(serializers.DateTimeField):
+    """A date-time whose offset may be left out: the service then reads it in the user's time zone.
+
+    DRF would make it aware in the server's zone first, so the same text meant another moment
+    here than through the MCP tools (09:00 for a user in Tokyo was 09:00 UTC).
+    """
+
+    def enforce_timezone(self, value):
+        return value
+
+
 class ReminderSerializer(serializers.Serializer):
     minutes_before = StrictIntegerField(min_value=0, max_value=REMINDER_MINUTES_MAX, required=False, allow_null=True)
-    remind_at = serializers.DateTimeField(required=False, allow_null=True)
+    remind_at = UserWallClockDateTimeField(
+        required=False, allow_null=True, help_text="A moment; without an offset it is the user's time (todo settings)."
+    )
 
 
 class TaskOutputSerializer(serializers.ModelSerializer):

@@ -89,7 +89,10 @@ def _refuse_impossible_days(parts: dict[str, str]) -> None:
 def _parse(rule: str, dtstart: datetime) -> rrule:
     parsed = rrulestr(rule, dtstart=dtstart)
     assert isinstance(parsed, rrule)
-    horizon = min(dtstart + timedelta(days=366 * HORIZON_YEARS), datetime(9999, 1, 1))
+    # Compared before adding: a start within the horizon of year 9999 would overflow the sum.
+    horizon = datetime(9999, 1, 1)
+    if dtstart < horizon - timedelta(days=366 * HORIZON_YEARS):
+        horizon = dtstart + timedelta(days=366 * HORIZON_YEARS)
     until = parsed._until  # the rule's own end, if any
     return parsed.replace(until=min(until, horizon) if until else horizon)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -176,8 +176,10 @@ def task_list_id_by_name(*, user, name: str) -> int:
     return found
 
 
-def _list_for(*, user, list_id: int) -> TaskList:
-    found = TaskList.objects.filter(owner=user, pk=list_id).first()
+def _list_for(*, user, list_id: int, lock: bool = False) -> TaskList:
+    # Rename and delete lock the row: unlocked, a rename racing a delete saved no row (a 500).
+    lists = TaskList.objects.select_for_update() if lock else TaskList.objects
+    found = lists.filter(owner=user, pk=list_id).first()
     if found is None:
         raise NotFound("List not found.", code="list_not_found", extra={"list_id": list_id})
     return found
@@ -212,16 +214,21 @@ def task_list_create(*, user, name: str) -> TaskList:
 @transaction.atomic
 def task_list_rename(*, user, list_id: int, name: str) -> TaskList:
     """Rename one of the user's lists (the Inbox keeps its name)."""
-    found = _list_for(user=user, list_id=list_id)
+    found = _list_for(user=user, list_id=list_id, lock=True)
     name = _clean_name(name, field="name", max_length=LIST_NAME_MAX_LENGTH)
     if found.is_inbox:
         raise ValidationFailed("The Inbox cannot be renamed.", code="inbox_fixed", extra={"list_id": list_id})
     if found.name == name:
         return found
+    taken = Conflict("You already have a list with that name.", code="list_exists", extra={"name": name})
     if _name_taken(TaskList, user=user, name=name, exclude_id=found.pk):
-        raise Conflict("You already have a list with that name.", code="list_exists", extra={"name": name})
+        raise taken
     found.name = name
-    found.save(update_fields=["name"])
+    try:
+        with transaction.atomic():  # another list renamed to this name at the same moment
+            found.save(update_fields=["name"])
+    except IntegrityError:
+        raise taken from None
     audit_record(actor=user, action="task_list.rename", target=found)
     user_data_changed(user=user)
     return found
@@ -230,7 +237,7 @@ def task_list_rename(*, user, list_id: int, name: str) -> TaskList:
 @transaction.atomic
 def task_list_delete(*, user, list_id: int) -> int:
     """Delete a list; its tasks move to the Inbox (nothing is lost). Returns how many moved."""
-    found = _list_for(user=user, list_id=list_id)
+    found = _list_for(user=user, list_id=list_id, lock=True)
     if found.is_inbox:
         raise ValidationFailed("The Inbox cannot be deleted.", code="inbox_fixed", extra={"list_id": list_id})
     moved = Task.objects.filter(owner=user, task_list=found).update(task_list=task_list_inbox(user=user))
@@ -269,14 +276,19 @@ def _labels_for(*, user, names: Sequence[str]) -> list[Label]:
 @transaction.atomic
 def label_rename(*, user, label_id: int, name: str) -> Label:
     """Rename one of the user's labels."""
-    label = Label.objects.filter(owner=user, pk=label_id).first()
+    label = Label.objects.select_for_update().filter(owner=user, pk=label_id).first()
     if label is None:
         raise NotFound("Label not found.", code="label_not_found", extra={"label_id": label_id})
     name = _clean_name(name, field="name", max_length=LABEL_NAME_MAX_LENGTH)
+    taken = Conflict("You already have a label with that name.", code="label_exists", extra={"name": name})
     if _name_taken(Label, user=user, name=name, exclude_id=label.pk):
-        raise Conflict("You already have a label with that name.", code="label_exists", extra={"name": name})
+        raise taken
     label.name = name
-    label.save(update_fields=["name"])
+    try:
+        with transaction.atomic():  # another label renamed to this name at the same moment
+            label.save(update_fields=["name"])
+    except IntegrityError:
+        raise taken from None
     audit_record(actor=user, action="label.rename", target=label)
     user_data_changed(user=user)
     return label
@@ -285,7 +297,7 @@ def label_rename(*, user, label_id: int, name: str) -> Label:
 @transaction.atomic
 def label_delete(*, user, label_id: int) -> None:
     """Delete a label; its tasks stay, without it."""
-    label = Label.objects.filter(owner=user, pk=label_id).first()
+    label = Label.objects.select_for_update().filter(owner=user, pk=label_id).first()
     if label is None:
         raise NotFound("Label not found.", code="label_not_found", extra={"label_id": label_id})
     audit_record(actor=user, action="label.delete", target=label)
@@ -297,11 +309,24 @@ def label_delete(*, user, label_id: int) -> None:
 
 
 def _reminder_moment(task: Task, reminder: Reminder, zone) -> datetime | None:
+    """The reminder's moment in UTC; None without one, or when it falls outside years 1..9999 in UTC.
+
+    Stored in UTC because a moment past 9999-12-31 UTC cannot be stored on SQLite, and on
+    PostgreSQL it is stored but can no longer be read back (every later reschedule is a 500).
+    """
     if reminder.minutes_before is None:
-        return reminder.remind_at
-    if task.due_date is None:
+        moment = reminder.remind_at
+    elif task.due_date is None:
         return None
-    return local_moment(task.due_date, task.due_time, zone) - timedelta(minutes=reminder.minutes_before)
+    else:
+        try:
+            moment = local_moment(task.due_date, task.due_time, zone) - timedelta(minutes=reminder.minutes_before)
+        except OverflowError:
+            return None
+    try:
+        return moment.astimezone(UTC) if moment is not None else None
+    except OverflowError:
+        return None
 
 
 def _set_reminders(*, user, task: Task, reminders: Sequence[Mapping[str, Any]]) -> None:
@@ -326,6 +351,8 @@ def _set_reminders(*, user, task: Task, reminders: Sequence[Mapping[str, Any]]) 
                 at = at.replace(tzinfo=zone)
         reminder = Reminder(owner=user, task=task, minutes_before=minutes, remind_at=at)
         reminder.remind_at = _reminder_moment(task, reminder, zone)
+        if reminder.remind_at is None:
+            raise _fail("reminders", "A reminder must fall between the years 1 and 9999.")
         reminder.save()
         _deliver_on_time(reminder)
 

@@ -447,3 +447,16 @@ def test_audit_record_stores_exactly_what_the_orm_save_stores(user_a, context):
                 fast.save()  # a stored row, as after Model.save
     finally:
         reset_request_context(token)
+
+
+def test_a_nul_in_audited_text_is_stored_replaced_so_the_event_is_not_lost(user_a):
+    # PostgreSQL refuses NUL in text and jsonb: an unknown MCP tool named "a\x00b" left no audit row.
+    from apps.mcp_tools.client import mcp_tool_call
+
+    assert mcp_tool_call(user=user_a, name="a\x00b", arguments={}).is_error
+    event = AuditEvent.objects.get(actor=user_a, target_id="a\ufffdb")
+    assert event.metadata["tool"] == "a\ufffdb"
+    audit_record(actor=user_a, action="test.nul", target_id="x\x00", metadata={"k\x00": ["v\x00"]})
+    event = AuditEvent.objects.get(action="test.nul")
+    assert (event.target_id, event.metadata) == ("x\ufffd", {"k\ufffd": ["v\ufffd"]})
+    assert chain_verify().ok

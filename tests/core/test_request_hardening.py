@@ -34,6 +34,14 @@ def test_deeply_nested_json_is_a_400_on_every_json_endpoint(client_a, method, ur
     assert "nested deeper than" in error["message"]
 
 
+@pytest.mark.parametrize(("method", "url"), JSON_ENDPOINTS)
+def test_a_number_too_long_to_decode_is_a_400_that_names_no_python_internals(client_a, method, url):
+    response = getattr(client_a, method)(url, data='{"title": ' + "9" * 5000 + "}", content_type="application/json")
+    error = _assert_error_shape(response, 400, "parse_error")
+    assert "too many digits" in error["message"]
+    assert "sys." not in error["message"] and "int_max_str_digits" not in error["message"]
+
+
 @pytest.mark.django_db
 def test_nesting_at_the_limit_is_parsed_one_level_more_is_refused(client_a, settings):
     settings.API_JSON_MAX_DEPTH = 4

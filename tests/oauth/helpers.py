@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import secrets
 from urllib.parse import urlencode
 
@@ -30,7 +31,9 @@ def register(url: str, **overrides) -> httpx2.Response:
         "token_endpoint_auth_method": "none",
         **overrides,
     }
-    return httpx2.post(f"{url}/oauth/register/", json=body, timeout=15)
+    # json.dumps escapes to ASCII, so a test can send a lone surrogate as a client would (\ud800).
+    content = json.dumps(body)
+    return httpx2.post(f"{url}/oauth/register/", content=content, headers={"Content-Type": "application/json"}, timeout=15)
 
 
 def authorize_url(url: str, client_id: str, challenge: str, **overrides) -> str:

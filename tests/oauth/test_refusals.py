@@ -120,6 +120,11 @@ def test_a_redirect_uri_not_registered_is_refused_without_redirecting(oauth_serv
         ({"redirect_uris": []}, "invalid_redirect_uri"),
         ({"token_endpoint_auth_method": "client_secret_basic"}, "invalid_client_metadata"),
         ({"grant_types": ["client_credentials"]}, "invalid_client_metadata"),
+        # refused before storing: PostgreSQL refuses NUL in text, UTF-8 a lone surrogate (both were a 500)
+        ({"client_name": "Hand\u0000client"}, "invalid_client_metadata"),
+        ({"client_name": "\ud800"}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb\u0000"]}, "invalid_redirect_uri"),
+        ({"redirect_uris": ["http://127.0.0.1/\ud800"]}, "invalid_redirect_uri"),
     ],
 )
 def test_registration_takes_public_clients_with_https_or_loopback_redirects_only(oauth_server, overrides, error):

@@ -191,6 +191,7 @@ BAD_CREATE_PAYLOADS = [
     ({"title": "ok", "description": "d" * 5001}, "description"),
     ({"title": "ok", "description": 5}, "description"),
     ({"title": "ok", "due_date": 20261201}, "due_date"),
+    ({"title": "ok", "due_date": "0001-01-01", "reminders": [{"minutes_before": 600}]}, "reminders"),
 ]
 
 

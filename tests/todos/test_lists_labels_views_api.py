@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time as clock
 from datetime import date, time, timedelta
 
 import pytest
+from django.db import connection, connections, transaction  # noqa: F401  (connection: the skipif condition)
 from django.utils import timezone
 
 from apps.todos.apis import WALL_TIME_PATTERN
@@ -176,3 +179,70 @@ def test_a_completions_due_time_is_wall_clock_time_as_the_schema_says(client_a, 
     assert completion["due_time"] == "07:05"
     schema = client_a.get("/api/schema/?format=json").json()["components"]["schemas"]["TaskCompletion"]
     assert schema["properties"]["due_time"]["pattern"] == WALL_TIME_PATTERN
+
+
+@pytest.mark.parametrize(("kind", "make"), [("lists", "list"), ("labels", "label")])
+def test_renaming_to_a_name_taken_at_the_same_moment_is_a_409(client_a, user_a, monkeypatch, kind, make):
+    from apps.todos import services
+
+    if make == "list":
+        first, second = (services.task_list_create(user=user_a, name=n).pk for n in ("Home", "Work"))
+    else:
+        first, second = (services._labels_for(user=user_a, names=[n])[0].pk for n in ("home", "work"))
+    monkeypatch.setattr(services, "_name_taken", lambda *a, **k: False)  # both checks ran before either rename
+    response = client_a.patch(f"/api/v1/{kind}/{second}/", {"name": "HOME"}, format="json")
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] in {"list_exists", "label_exists"}
+    assert client_a.patch(f"/api/v1/{kind}/{first}/", {"name": "Still mine"}, format="json").status_code == 200
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL (DATABASE_URL): SQLite serialises writers")
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("second", ["rename", "delete"])
+def test_a_rename_or_delete_racing_a_delete_of_the_same_list_is_a_404(django_user_model, second):
+    from apps.audit.models import AuditEvent
+    from apps.core.errors import NotFound
+    from apps.todos.services import task_list_create, task_list_delete, task_list_rename
+
+    user = django_user_model.objects.create_user(username="racer", password="pw-racer-123")
+    doomed = task_list_create(user=user, name="Doomed").pk
+    deleting = threading.Event()
+
+    def delete_and_hold():
+        try:
+            with transaction.atomic():
+                task_list_delete(user=user, list_id=doomed)
+                deleting.set()
+                clock.sleep(0.5)  # the other call starts while this delete is not yet committed
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=delete_and_hold)
+    first.start()
+    assert deleting.wait(10)
+    with pytest.raises(NotFound):
+        if second == "rename":
+            task_list_rename(user=user, list_id=doomed, name="Saved")
+        else:
+            task_list_delete(user=user, list_id=doomed)
+    first.join(10)
+    assert AuditEvent.objects.filter(action="task_list.delete").count() == 1
+
+
+def test_a_remind_at_without_an_offset_is_the_users_wall_time_through_the_api_as_through_mcp(client_a, user_a):
+    from datetime import UTC, datetime
+
+    from apps.mcp_tools.client import mcp_tool_call
+    from apps.todos.models import Reminder
+    from apps.todos.services import todo_settings_update
+
+    todo_settings_update(user=user_a, time_zone="Asia/Tokyo")
+    body = {"title": "call", "reminders": [{"remind_at": "2027-03-01T09:00:00"}]}
+    by_api = client_a.post("/api/v1/tasks/", body, format="json").json()["id"]
+    by_mcp = mcp_tool_call(user=user_a, name="add_task", arguments={"title": "call", "remind_at": "2027-03-01T09:00:00"})
+    tokyo_nine = datetime(2027, 3, 1, 0, 0, tzinfo=UTC)
+    assert Reminder.objects.get(task_id=by_mcp.structured["id"]).remind_at == tokyo_nine
+    assert Reminder.objects.get(task_id=by_api).remind_at == tokyo_nine
+    with_offset = {"title": "call", "reminders": [{"remind_at": "2027-03-01T09:00:00+01:00"}]}
+    by_api = client_a.post("/api/v1/tasks/", with_offset, format="json").json()["id"]
+    assert Reminder.objects.get(task_id=by_api).remind_at == datetime(2027, 3, 1, 8, 0, tzinfo=UTC)

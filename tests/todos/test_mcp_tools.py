@@ -130,3 +130,18 @@ def test_offline_assistant_arguments_are_accepted_by_the_real_tools(user_a, phra
         assert out.structured["list_id"] == user_a.task_lists.get(name="Shopping").pk
     if "call mum" in phrase:
         assert Task.objects.get(pk=out.structured["id"]).reminders.get().minutes_before == 0
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"remind_at": "9999-12-31T23:59:59-12:00"},
+        {"remind_at": "0001-01-01T00:00:00+14:00"},
+        {"due_date": "0001-01-01", "remind_minutes_before": 60},
+    ],
+)
+def test_a_reminder_outside_the_calendar_is_a_tool_error_naming_it(user_a, arguments):
+    out = call(user_a, "add_task", title="edge", **arguments)
+    assert out.is_error
+    assert "reminder" in out.content_text.lower(), out.content_text
+    assert not Task.objects.filter(owner=user_a).exists()

@@ -115,3 +115,9 @@ def test_the_last_occurrence_completes_the_task(user_a, frozen_now):
     assert task.completed
     task = task_uncomplete(user=user_a, task_id=task.pk)
     assert not task.completed and task.due_date == date(2027, 1, 29)
+
+
+def test_completing_a_recurring_task_due_on_the_last_calendar_day_simply_completes_it(user_a, frozen_now):
+    task = task_create(user=user_a, title="forever", due_date=date(9999, 12, 31), recurrence="FREQ=DAILY")
+    task = task_complete(user=user_a, task_id=task.pk)
+    assert task.completed and task.due_date == date(9999, 12, 31)

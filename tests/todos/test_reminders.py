@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
 from django.db import connection, connections  # noqa: F401  (connection: the skipif condition)
 from django.utils import timezone
 
-from apps.todos.models import Notification, Reminder
+from apps.core.errors import ValidationFailed
+from apps.todos.models import Notification, Reminder, Task
 from apps.todos.services import (
     notifications_mark_read,
     reminders_deliver_due,
@@ -98,6 +100,26 @@ def test_a_reminder_before_the_due_time_follows_the_users_time_zone(user_a):
     task_update(user=user_a, task_id=task.pk, due_time=time(10, 0))
     reminder.refresh_from_db()
     assert reminder.remind_at == datetime(2027, 3, 1, 0, 30, tzinfo=UTC)
+
+
+def test_a_reminder_past_the_last_calendar_day_in_utc_is_refused(user_a):
+    # 23:59 on 9999-12-31 at UTC-12 is 10000-01-01 in UTC: not storable on SQLite, not readable on PostgreSQL.
+    too_late = datetime(9999, 12, 31, 23, 59, tzinfo=ZoneInfo("Etc/GMT+12"))
+    for reminders, due in ([{"remind_at": too_late}], None), ([{"minutes_before": 600}], date(1, 1, 1)):
+        with pytest.raises(ValidationFailed) as refused:
+            task_create(user=user_a, title="edge", due_date=due, reminders=reminders)
+        assert "reminders" in refused.value.extra["fields"]
+    assert not Task.objects.filter(owner=user_a).exists()
+
+
+def test_a_time_zone_that_moves_a_reminder_past_the_calendar_leaves_it_without_a_moment(user_a):
+    task = task_create(
+        user=user_a, title="edge", due_date=date(9999, 12, 31), due_time=time(23, 0), reminders=[{"minutes_before": 0}]
+    )
+    todo_settings_update(user=user_a, time_zone="Etc/GMT+12")
+    assert task.reminders.get().remind_at is None
+    task_update(user=user_a, task_id=task.pk, due_time=time(9, 0))  # still editable, and the reminder is back
+    assert task.reminders.get().remind_at == datetime(9999, 12, 31, 21, 0, tzinfo=UTC)
 
 
 def test_email_goes_only_to_users_who_opt_in(user_a, user_b, django_capture_on_commit_callbacks, settings):
