@@ -47,7 +47,7 @@ run: demo
 	export CELERY_BROKER_URL="$${CELERY_BROKER_URL:-filesystem://}"; \
 	$(BIN)/celery -A config worker -B --loglevel=WARNING --concurrency=1 -s .local/celerybeat-schedule & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT)
+	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --no-access-log
 
 # The production shape without Docker: 2 web processes on one port, a Celery worker and Celery beat
 # (honcho runs the Procfile) against the PostgreSQL, Redis and RabbitMQ named in .env.stack.

@@ -88,3 +88,20 @@ def test_a_request_answer_says_its_id_and_logs_it(client, caplog):
     assert response["X-Request-ID"] == "trace-me-42"
     lines = [r for r in caplog.records if r.name == "apps.request"]
     assert lines and lines[-1].request_id == "trace-me-42" and lines[-1].route == "/healthz" and lines[-1].status == 200
+
+
+def test_every_command_that_serves_the_app_leaves_uvicorns_access_log_off():
+    """uvicorn's access log writes the full URL, query string included (a token a client put there);
+    the project's own request line (apps.request) names the route only."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    commands = [
+        line
+        for name in ("Makefile", "Procfile", "Dockerfile")
+        for line in (root / name).read_text().splitlines()
+        if re.search(r"uvicorn[\"']?,? +[\"']?config\.asgi:application", line)
+    ]
+    assert len(commands) >= 3, commands
+    assert all("--no-access-log" in line for line in commands), commands
