@@ -89,11 +89,13 @@ def _fresh_local_caches():
 def _fresh_cache_outage():
     """A test that met a broken or black-holed Redis leaves no fail-fast window for the next
     (while it lasts, new Redis connections are refused and /mcp skips its loop reads)."""
-    from apps.core.outage import cache_outage
+    from apps.core.outage import broker_outage, cache_outage
 
     cache_outage.reset()
+    broker_outage.reset()
     yield
     cache_outage.reset()
+    broker_outage.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -107,6 +107,16 @@ database_outage = Outage(
 )
 
 
+# The Celery broker, seen from the processes that enqueue (web, chat turns): an enqueue that
+# failed makes the next ones fail at once for BROKER_RETRY_AFTER_SECONDS (callers check
+# is_down() before publishing), instead of each waiting out the broker's timeouts.
+broker_outage = Outage(
+    "task broker",
+    retry_after_setting="BROKER_RETRY_AFTER_SECONDS",
+    log_interval_setting="OUTAGE_LOG_INTERVAL_SECONDS",
+)
+
+
 class DatabaseUnavailable(OperationalError):
     """The database could not be reached; answered as a 503 with Retry-After, never a 500.
 

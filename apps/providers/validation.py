@@ -14,6 +14,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.errors import RateLimited, ServiceUnavailable
+from apps.core.outage import broker_outage
 from apps.keys.models import ProviderKey
 from apps.keys.selectors import provider_key_get
 from apps.keys.vault import ProviderKeyUnusable, provider_key_mark, provider_key_open
@@ -198,7 +199,14 @@ def provider_key_request_validation(*, user, key_id: int) -> ProviderKey:
     # open and no lock held, then audit what actually happened, in one transaction with the note
     # on the key. A worker finishing before our audit row is written is harmless (ids order them).
     try:
-        provider_key_validate_task.apply_async(args=(record.pk,), retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+        if broker_outage.is_down():  # a failure moments ago: answer at once, not after the timeouts again
+            raise BrokerError("failing fast after a recent failure")
+        try:
+            provider_key_validate_task.apply_async(args=(record.pk,), retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+        except (BrokerError, OSError) as exc:
+            broker_outage.failed(exc)
+            raise
+        broker_outage.recovered()
     except (BrokerError, OSError) as exc:
         logger.warning("provider key %s: validation not queued, broker unavailable (%s)", record.pk, type(exc).__name__)
         failure = ValidationQueueUnavailable(extra={"key_id": record.pk})

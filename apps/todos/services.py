@@ -379,14 +379,21 @@ def _reminder_delivery_publish(reminder_id: int, at: datetime) -> None:
     # (or the chat turn) that made it; the sweep delivers the reminder within a minute instead.
     from kombu.exceptions import KombuError
 
+    from apps.core.outage import broker_outage
     from apps.todos.tasks import reminder_deliver_task
 
+    if broker_outage.is_down():  # a failure moments ago: not another wait of seconds for this write
+        logger.info("reminder %s: on-time delivery not queued (broker down); beat's sweep delivers it", reminder_id)
+        return
     try:
         reminder_deliver_task.apply_async(args=(reminder_id,), eta=max(at, timezone.now()))
     except (KombuError, OSError) as exc:
+        broker_outage.failed(exc)
         logger.warning(
             "reminder %s: on-time delivery not queued (%s); beat's sweep delivers it", reminder_id, type(exc).__name__
         )
+    else:
+        broker_outage.recovered()
 
 
 def _reschedule(task: Task, zone) -> None:

@@ -283,6 +283,10 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 # kombu.exceptions.OperationalError. Worst case for one enqueue: 2 x (connect + socket timeout).
 BROKER_CONNECT_TIMEOUT_SECONDS = env.float("BROKER_CONNECT_TIMEOUT_SECONDS", default=2.0)
 BROKER_SOCKET_TIMEOUT_SECONDS = env.float("BROKER_SOCKET_TIMEOUT_SECONDS", default=2.0)
+# After an enqueue failed (broker down or black-holed), the next ones in this process fail at once
+# for this long (apps.core.outage.broker_outage) instead of each waiting out the timeouts above:
+# an on-time reminder is left to beat's sweep, a key validation answers 503 at once.
+BROKER_RETRY_AFTER_SECONDS = env.float("BROKER_RETRY_AFTER_SECONDS", default=5.0)
 CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_CONNECT_TIMEOUT_SECONDS
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {

@@ -191,6 +191,40 @@ def test_an_unreachable_broker_with_htmx_swaps_in_the_row_with_the_message(page_
     assert [e.outcome for e in requested_events(key.pk)] == ["failure"]
 
 
+def test_after_a_broker_failure_the_next_validations_answer_at_once_until_the_window_ends(
+    client_a, key, broker_url, providers_at_fake, settings
+):
+    """A black-holed broker costs one request its timeouts; the next ones in the window a 503 at once."""
+    from apps.core.outage import broker_outage
+    from apps.core.views import broker_transport_options
+    from tests.core.test_outbound_timeouts import black_hole
+
+    settings.BROKER_RETRY_AFTER_SECONDS = 1.5
+    options = celery_app.conf.get("broker_transport_options")
+    try:
+        with black_hole() as port:
+            url = f"redis://127.0.0.1:{port}/0"
+            # What the base settings give a process whose CELERY_BROKER_URL is a Redis URL (its timeouts).
+            celery_app.conf.broker_transport_options = broker_transport_options(url)
+            broker_url(url)
+            started = time.monotonic()
+            first = client_a.post(validate_url(key.pk))
+            first_took = time.monotonic() - started
+            started = time.monotonic()
+            second = client_a.post(validate_url(key.pk))
+            second_took = time.monotonic() - started
+    finally:
+        celery_app.conf.broker_transport_options = options
+    assert first.status_code == second.status_code == 503
+    assert second.json()["error"]["code"] == "task_queue_unavailable"
+    assert first_took > 1 and second_took < 0.5, (first_took, second_took)  # without the window: both > 1 s
+    assert [(e.outcome, e.metadata.get("reason")) for e in requested_events(key.pk)] == [("failure", "broker_unavailable")] * 2
+    time.sleep(1.6)  # the window is over: the next one tries the broker again, and it is back
+    broker_url("memory://")
+    assert client_a.post(validate_url(key.pk)).status_code == 202
+    assert not broker_outage.is_down() and broker_outage._since is None  # recovered
+
+
 def test_a_reachable_broker_queues_the_check_and_audits_success(client_a, key, broker_url, providers_at_fake):
     published: list[dict] = []
 

@@ -217,6 +217,26 @@ def test_an_on_time_task_for_a_deleted_reminder_does_nothing(user_a):
     assert not Notification.objects.exists()
 
 
+def test_after_a_broker_failure_the_next_writes_do_not_wait_for_it_again(
+    user_a, monkeypatch, django_capture_on_commit_callbacks
+):
+    """One write pays the broker's timeouts; the next ones in the window leave the reminder to the sweep at once."""
+    from kombu.exceptions import OperationalError
+
+    tried = []
+
+    def refuse(args, eta):
+        tried.append(args)
+        raise OperationalError("timed out")
+
+    monkeypatch.setattr(reminder_deliver_task, "apply_async", refuse)
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            _due_now_task(user_a)
+    assert len(tried) == 1  # without the window: one wait of seconds per write
+    assert reminders_deliver_due() == 3  # nothing lost: the sweep delivers all three
+
+
 def test_a_broker_down_at_commit_keeps_the_write_and_leaves_the_reminder_to_the_sweep(
     user_a, monkeypatch, django_capture_on_commit_callbacks, caplog
 ):
