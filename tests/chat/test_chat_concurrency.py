@@ -110,28 +110,13 @@ def test_concurrent_turns_in_one_conversation_on_postgresql(app_server, stream):
 @pytest.mark.postgres
 def test_deletes_racing_on_one_conversation_delete_it_once():
     require_postgres()
-    from django.db import connections, transaction
-
     from apps.chat.services import conversation_delete
     from apps.core.errors import NotFound
+    from tests.concurrency import held_uncommitted
 
     user = make_user("deleter")
     conversation = Conversation.objects.create(owner=user, title="doomed")
-    deleting = threading.Event()
-
-    def delete_and_hold():
-        try:
-            with transaction.atomic():
-                conversation_delete(user=user, conversation_id=conversation.pk)
-                deleting.set()
-                time.sleep(0.5)  # the second delete starts while this one is not yet committed
-        finally:
-            connections.close_all()
-
-    first = threading.Thread(target=delete_and_hold)
-    first.start()
-    assert deleting.wait(10)
-    with pytest.raises(NotFound):
-        conversation_delete(user=user, conversation_id=conversation.pk)
-    first.join(10)
+    with held_uncommitted(lambda: conversation_delete(user=user, conversation_id=conversation.pk)):
+        with pytest.raises(NotFound):
+            conversation_delete(user=user, conversation_id=conversation.pk)
     assert AuditEvent.objects.filter(action="conversation.delete", target_id=str(conversation.pk)).count() == 1

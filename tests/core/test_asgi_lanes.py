@@ -51,13 +51,17 @@ def where_view(request):
 urlpatterns = [path("where/", where_view)]
 
 
-async def _get(handler, path_: str = "/where/") -> int:
+def _scope(path_: str = "/where/") -> dict:
     path_, _, query = path_.partition("?")
-    scope = {
+    return {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
         "path": path_, "raw_path": path_.encode(), "query_string": query.encode(), "root_path": "",
         "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
     }  # fmt: skip
+
+
+async def _get(handler, path_: str = "/where/") -> int:
+    scope = _scope(path_)
     messages = [{"type": "http.request", "body": b"", "more_body": False}]
     sent: list[dict] = []
 
@@ -147,11 +151,7 @@ def test_a_request_leaves_no_reference_cycle_of_the_handlers_frame(where):
     handler = LaneASGIHandler(lanes=1)
 
     async def answered_then_disconnected():
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-            "path": "/where/", "raw_path": b"/where/", "query_string": b"", "root_path": "",
-            "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
-        }  # fmt: skip
+        scope = _scope()
         done = asyncio.Event()
         sent = []
 
@@ -198,11 +198,7 @@ def test_a_client_that_leaves_mid_request_still_cancels_the_view(monkeypatch):
             raise
 
     async def leaves():
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-            "path": "/where/", "raw_path": b"/where/", "query_string": b"", "root_path": "",
-            "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
-        }  # fmt: skip
+        scope = _scope()
         messages = [{"type": "http.request", "body": b"", "more_body": False}, {"type": "http.disconnect"}]
 
         async def receive():

@@ -222,11 +222,14 @@ def stallable_proxy(target_port: int):
             sock.close()
 
 
-@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL (DATABASE_URL)")
+@pytest.mark.postgres
 def test_a_query_on_a_connection_that_stops_answering_fails_within_the_query_timeout(settings, django_db_blocker):
     # Before the bound, a request whose kept connection stopped answering hung until the database
     # came back (with the server gone for good: until the kernel gave up, some 15 minutes), and so
     # did the next request on that thread; a client saw nothing but its own timeout.
+    from tests.services import require_postgres
+
+    require_postgres()
     settings.DATABASE_QUERY_TIMEOUT_SECONDS = 1
     real = settings.DATABASES["default"]
     with stallable_proxy(int(real.get("PORT") or 5432)) as (port, stall):

@@ -245,18 +245,24 @@ class _HangableProxy:
             sock.close()
 
 
-def test_after_a_failed_loop_read_the_worker_threads_connection_does_not_wait_again(settings):
-    # A hung Redis (CLIENT PAUSE, a stalled host): the loop's read waits out one timeout; the
-    # worker thread that then answers must not wait out another on its pooled connection.
+def _cache_behind_a_proxy(prefix: str) -> tuple[_HangableProxy, dict]:
+    """A proxy in front of REDIS_URL's server and a cache configuration through it (a key prefix of its own)."""
     import os
     from urllib.parse import urlsplit
 
     require_redis()
     real = urlsplit(os.environ["REDIS_URL"])
     proxy = _HangableProxy((real.hostname, real.port or 6379))
+    configured = redis_cache(f"redis://127.0.0.1:{proxy.port}{real.path or '/0'}")
+    configured["KEY_PREFIX"] = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    return proxy, configured
+
+
+def test_after_a_failed_loop_read_the_worker_threads_connection_does_not_wait_again(settings):
+    # A hung Redis (CLIENT PAUSE, a stalled host): the loop's read waits out one timeout; the
+    # worker thread that then answers must not wait out another on its pooled connection.
+    proxy, configured = _cache_behind_a_proxy("hang")
     try:
-        configured = redis_cache(f"redis://127.0.0.1:{proxy.port}{real.path or '/0'}")
-        configured["KEY_PREFIX"] = f"hang-{uuid.uuid4().hex[:8]}"
         configured["OPTIONS"].update({"SOCKET_CONNECT_TIMEOUT": 0.3, "SOCKET_TIMEOUT": 0.3})
         settings.CACHES = {"default": configured}
         cache.set("k", 1, 30)  # the sync pool now holds an open connection
@@ -278,15 +284,8 @@ def test_a_connection_redis_closed_is_replaced_not_taken_for_an_outage():
     # closed at the other end. Its next read failed with "Connection closed by server" and marked
     # the cache down: for REDIS_RETRY_AFTER_SECONDS the process failed open on limits, skipped
     # cache bumps and /readyz reported the cache unavailable, with Redis up all along.
-    import os
-    from urllib.parse import urlsplit
-
-    require_redis()
-    real = urlsplit(os.environ["REDIS_URL"])
-    proxy = _HangableProxy((real.hostname, real.port or 6379))
+    proxy, configured = _cache_behind_a_proxy("closed")
     try:
-        configured = redis_cache(f"redis://127.0.0.1:{proxy.port}{real.path or '/0'}")
-        configured["KEY_PREFIX"] = f"closed-{uuid.uuid4().hex[:8]}"
         with override_settings(CACHES={"default": configured}):
             cache.set("k", "v", 30)
 

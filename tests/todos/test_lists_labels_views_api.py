@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-import time as clock
 from datetime import date, time, timedelta
 
 import pytest
-from django.db import connection, connections, transaction  # noqa: F401  (connection: the skipif condition)
 from django.utils import timezone
 
 from apps.todos.apis import WALL_TIME_PATTERN
@@ -196,36 +193,25 @@ def test_renaming_to_a_name_taken_at_the_same_moment_is_a_409(client_a, user_a, 
     assert client_a.patch(f"/api/v1/{kind}/{first}/", {"name": "Still mine"}, format="json").status_code == 200
 
 
-@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL (DATABASE_URL): SQLite serialises writers")
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("second", ["rename", "delete"])
 def test_a_rename_or_delete_racing_a_delete_of_the_same_list_is_a_404(django_user_model, second):
+    """(PostgreSQL: SQLite serialises writers.)"""
     from apps.audit.models import AuditEvent
     from apps.core.errors import NotFound
     from apps.todos.services import task_list_create, task_list_delete, task_list_rename
+    from tests.concurrency import held_uncommitted
+    from tests.services import require_postgres
 
+    require_postgres()
     user = django_user_model.objects.create_user(username="racer", password="pw-racer-123")
     doomed = task_list_create(user=user, name="Doomed").pk
-    deleting = threading.Event()
-
-    def delete_and_hold():
-        try:
-            with transaction.atomic():
-                task_list_delete(user=user, list_id=doomed)
-                deleting.set()
-                clock.sleep(0.5)  # the other call starts while this delete is not yet committed
-        finally:
-            connections.close_all()
-
-    first = threading.Thread(target=delete_and_hold)
-    first.start()
-    assert deleting.wait(10)
-    with pytest.raises(NotFound):
+    with held_uncommitted(lambda: task_list_delete(user=user, list_id=doomed)), pytest.raises(NotFound):
         if second == "rename":
             task_list_rename(user=user, list_id=doomed, name="Saved")
         else:
             task_list_delete(user=user, list_id=doomed)
-    first.join(10)
     assert AuditEvent.objects.filter(action="task_list.delete").count() == 1
 
 
