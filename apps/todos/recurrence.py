@@ -56,6 +56,8 @@ def recurrence_normalize(text: str) -> str:
         raise _error(f"Recurrence needs FREQ set to one of {', '.join(ALLOWED_FREQS)}.")
     if "INTERVAL" in parts and not (parts["INTERVAL"].isdigit() and 1 <= int(parts["INTERVAL"]) <= INTERVAL_MAX):
         raise _error(f"INTERVAL must be a whole number from 1 to {INTERVAL_MAX}.")
+    if "UNTIL" in parts:
+        _check_until(parts["UNTIL"])
     _refuse_impossible_days(parts)
     canonical = ";".join(f"{name}={parts[name]}" for name in ALLOWED_PARTS if name in parts)
     start = datetime(2000, 1, 1)
@@ -66,6 +68,20 @@ def recurrence_normalize(text: str) -> str:
     if parsed.after(start, inc=True) is None and "UNTIL" not in parts:
         raise _error(f"Recurrence has no occurrence within {HORIZON_YEARS} years.")
     return canonical
+
+
+_UNTIL = re.compile(r"^\d{8}(T\d{6})?$")
+
+
+def _check_until(value: str) -> None:
+    # dateutil reads "2027" as some day of 2027, and refuses a UTC "...Z" with a message about a
+    # time-zone-aware DTSTART that nobody gave: occurrences here are wall-clock times.
+    if value.endswith("Z") and _UNTIL.match(value[:-1]):
+        raise _error(
+            f"UNTIL is read in your own time zone: write it without the trailing Z (UNTIL={value[:-1]})."
+        )
+    if not _UNTIL.match(value):
+        raise _error("UNTIL must be a date (UNTIL=20271231) or a date and time (UNTIL=20271231T170000).")
 
 
 _MONTH_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}

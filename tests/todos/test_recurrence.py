@@ -67,6 +67,25 @@ def test_bad_or_unbounded_rules_are_refused(rule):
         recurrence_normalize(rule)
 
 
+@pytest.mark.parametrize(
+    ("until", "message"),
+    [
+        ("20270101T000000Z", "without the trailing Z (UNTIL=20270101T000000)"),  # dateutil blamed a DTSTART
+        ("2027", "UNTIL must be a date"),  # dateutil read it as some day of 2027
+        ("20270101T0000", "UNTIL must be a date"),
+    ],
+)
+def test_an_until_in_another_form_is_refused_saying_how_to_write_it(until, message):
+    with pytest.raises(ValidationFailed) as refused:
+        recurrence_normalize(f"FREQ=DAILY;UNTIL={until}")
+    assert message in refused.value.message
+
+
+def test_an_until_date_or_wall_clock_time_is_kept():
+    assert recurrence_normalize("freq=daily;until=20271231") == "FREQ=DAILY;UNTIL=20271231"
+    assert recurrence_normalize("FREQ=DAILY;UNTIL=20271231T170000") == "FREQ=DAILY;UNTIL=20271231T170000"
+
+
 def test_rule_text_is_normalised():
     assert recurrence_normalize(" rrule:freq=weekly;byday=mo,we ") == "FREQ=WEEKLY;BYDAY=MO,WE"
 
