@@ -16,6 +16,7 @@ through ``TodoMCPServer.call_tool``:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import threading
@@ -492,8 +493,9 @@ class TodoMCPServer(FeaturesMixin, MCPServer):
 
         tool = self.sdk_tools.get(name)
         if tool is None:
-            await run_db(principal, _audit, call, AuditEvent.Outcome.DENIED, "tool_not_found")
+            # The name is the caller's text, as long as the body allows: only its start is kept.
             shown = str(name)[:64]
+            await run_db(principal, _audit, dataclasses.replace(call, tool=shown), AuditEvent.Outcome.DENIED, "tool_not_found")
             return error_result("tool_not_found", f"Unknown tool: {shown}.", {"tool": shown})
 
         needed = required_scope(self.specs[name])

@@ -209,6 +209,23 @@ def test_tool_errors_over_http_name_the_problem_and_change_nothing(live_server_u
     assert not Task.objects.exists()
 
 
+def test_an_unknown_tool_name_is_cut_short_in_the_answer_and_the_audit_row(live_server_url):
+    user = make_user("long-name")
+    token = make_token(user)
+    name = "drop_" + "x" * 20_000
+
+    async def scenario():
+        async with http_session(live_server_url, token) as client:
+            return await call(client, name)
+
+    error = error_of(run(scenario()))
+    assert error["code"] == "tool_not_found"
+    assert len(error["message"]) < 100 and len(error["extra"]["tool"]) == 64
+    row = AuditEvent.objects.get(actor=user, action="mcp.tool_call")
+    assert row.target_id == name[:64] and row.metadata["tool"] == name[:64]
+    assert len(str(row.metadata)) < 1_000
+
+
 def test_a_protocol_level_mistake_is_a_json_rpc_error_not_a_crash(live_server_url):
     token = make_token(make_user("rpc"))
 
