@@ -13,9 +13,8 @@ from django.db import migrations
 def clear_unreadable_moments(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    table = apps.get_model("todos", "Reminder")._meta.db_table
     schema_editor.execute(
-        f"UPDATE {schema_editor.quote_name(table)} SET remind_at = NULL "
+        "UPDATE todos_reminder SET remind_at = NULL "
         "WHERE remind_at >= '10000-01-01 00:00:00+00'::timestamptz OR remind_at < '0001-01-01 00:00:00+00'::timestamptz"
     )
 
