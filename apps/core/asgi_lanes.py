@@ -12,7 +12,8 @@ event loop to the lane for the whole chain. (In async mode, the chain hopped lan
 in the middle wherever a sync-only middleware met an async-capable one, twice per request.)
 
 Semantics are Django's: one request's sync code runs on one thread, and a lane serves one
-request at a time (it is taken for the whole of ``handle``, streamed body included). A lane
+request at a time (it is taken for the whole of ``handle``, streamed body included; the request
+body is read before, so a slow upload holds no lane). A lane
 is still busy for a moment after its response went out (``response.close()`` and the
 ``request_finished`` signal run on it), and a keep-alive client sends its next request in
 that moment: so a request that finds every lane busy waits for one, first come first served,
@@ -37,6 +38,29 @@ from django.http import FileResponse
 from django.db import connections
 
 from apps.core.thread_caches import adopt_thread_caches, keep_thread_caches
+
+
+async def _body_read_first(receive):
+    """The whole request body read here, on the event loop, and replayed to Django; None if the client left.
+
+    A lane is taken only once the body is in: a client sending its body slowly (a byte a second,
+    or never its last chunk) holds a coroutine, not one of the few lanes every request needs.
+    The body is at most DATA_UPLOAD_MAX_MEMORY_SIZE (config.asgi.BodyLimit cuts it off there).
+    """
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+    async def replay():
+        return pending.pop() if pending else await receive()
+
+    return replay
 
 
 def _close_connections() -> None:
@@ -116,6 +140,9 @@ class LaneASGIHandler(ASGIHandler):
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        receive = await _body_read_first(receive)
+        if receive is None:  # the client left (or passed the body limit) before its body was in
+            return
         lane = await self._wait_for_lane()
         if lane is None:
             async with ThreadSensitiveContext():

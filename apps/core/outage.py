@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from django.db.utils import OperationalError
 
@@ -132,3 +135,23 @@ class DatabaseUnavailable(OperationalError):
     @staticmethod
     def retry_after() -> int:
         return max(1, round(database_outage.retry_after))
+
+
+def outage_skips_run(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """For a Celery task that a later run redoes (a beat sweep): a database outage skips this run.
+
+    The run ends as ``IGNORED`` with one warning line instead of a failure with a traceback per
+    run (the outage itself is logged once per interval); the next run does the work, since these
+    tasks are idempotent and read what is due from the database.
+    """
+    from celery.exceptions import Ignore
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DatabaseUnavailable:
+            logger.warning("%s skipped: the database is unavailable; the next run does its work", fn.__name__)
+            raise Ignore() from None
+
+    return run

@@ -8,12 +8,15 @@ import time
 from celery import shared_task
 from django.core.cache import cache
 
+from apps.core.outage import outage_skips_run
+
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_CACHE_KEY = "core:beat-heartbeat"
 
 
 @shared_task(name="apps.core.tasks.beat_heartbeat", ignore_result=True)
+@outage_skips_run
 def beat_heartbeat() -> dict:
     """A small report that beat and a worker are alive: when it ran and how old the newest audit row is.
 

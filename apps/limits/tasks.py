@@ -11,6 +11,8 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from apps.core.outage import outage_skips_run
+
 logger = logging.getLogger(__name__)
 
 
@@ -66,6 +68,7 @@ def counters_reconcile() -> int:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+@outage_skips_run
 def limits_reconcile_task() -> dict:
     """Idempotent: safe to run twice or late."""
     from apps.limits.limiter import LimiterUnavailable

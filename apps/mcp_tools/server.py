@@ -191,6 +191,9 @@ def _audit(call: ToolCall, outcome: str, error_code: str = "", *, action: str = 
             outcome=outcome,
             metadata=metadata,
         )
+    except DatabaseUnavailable:
+        # An outage, logged once per interval by apps.core.outage: not a traceback per call.
+        pass
     except DatabaseError:
         # The call itself has already happened (and a write was audited by its service): report, don't undo.
         logger.exception("could not write the audit event for MCP tool %s", call.tool[:64])

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as dot_views
+from oauth2_provider.models import get_refresh_token_model
 
 from apps.core.fields import unstorable_text
 from apps.limits.attempts import attempts_limited
 from apps.oauth.redirects import redirect_uri_problem
 from apps.oauth.selectors import mcp_resource, resource_allowed
+from apps.oauth.tokens import token_checksum
 
 REGISTRATION_MAX_BYTES = 16 * 1024
 
@@ -49,6 +52,26 @@ class AuthorizeView(dot_views.AuthorizationView):
         context = super().get_context_data(**kwargs)
         context["resource"] = mcp_resource()
         return context
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class TokenView(dot_views.TokenView):
+    """The token endpoint; uses of one refresh token run one after another.
+
+    The toolkit checks a refresh token before it locks it, so concurrent uses of one token all
+    passed the check: two live pairs came out of it, or a 500 (its "same pair again" answer has
+    no plaintext under hashed storage), or a loser's reuse check revoked the pair the winner had
+    just been given. Locked first, each later use sees a used token: a replay, refused, and the
+    family revoked, as a replay a second later is.
+    """
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        refresh_token = request.POST.get("refresh_token")
+        if request.POST.get("grant_type") != "refresh_token" or not refresh_token:
+            return super().post(request, *args, **kwargs)
+        with transaction.atomic():
+            list(get_refresh_token_model().objects.select_for_update().filter(token_checksum=token_checksum(refresh_token)))
+            return super().post(request, *args, **kwargs)
 
 
 @method_decorator(csrf_exempt, name="dispatch")

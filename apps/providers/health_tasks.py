@@ -6,12 +6,14 @@ import logging
 
 from celery import shared_task
 
+from apps.core.outage import outage_skips_run
 from apps.providers.health import providers_probe
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, ignore_result=True)
+@outage_skips_run
 def provider_health_probe_task() -> dict:
     """Probe each enabled provider that has an operator key; idempotent, one probe per provider per run.
 

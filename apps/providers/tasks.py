@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from apps.core.outage import DatabaseUnavailable
 from apps.providers.errors import ProviderError
 from apps.providers.validation import (
     provider_key_validate,
@@ -13,6 +14,8 @@ from apps.providers.validation import (
 )
 
 VALIDATE_MAX_RETRIES = 3
+# A database outage lasts longer than a provider's hiccup: 30 s, 60 s, 120 s before giving up.
+DATABASE_RETRY_BASE_SECONDS = 30
 
 
 def _validate(task, key_id: int) -> str:
@@ -25,6 +28,10 @@ def _validate(task, key_id: int) -> str:
             raise task.retry(exc=exc, countdown=wait) from None
         provider_key_validation_gave_up(key_id=key_id, message=exc.message)
         return "gave_up"
+    except DatabaseUnavailable as exc:  # nothing can be noted on the key now; the check itself is still owed
+        if task.request.retries < task.max_retries:
+            raise task.retry(exc=exc, countdown=DATABASE_RETRY_BASE_SECONDS * 2**task.request.retries) from None
+        raise
 
 
 @shared_task(bind=True, max_retries=VALIDATE_MAX_RETRIES, acks_late=True)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from apps.core.outage import DatabaseUnavailable, outage_skips_run
+
 REMINDER_EMAIL_MAX_RETRIES = 3
 
 
 @shared_task(acks_late=True)
+@outage_skips_run
 def reminders_deliver_task() -> int:
     """Run every minute by beat (see migration 0005): deliver the reminders now due, each once."""
     from apps.todos.services import reminders_deliver_due
@@ -16,6 +19,7 @@ def reminders_deliver_task() -> int:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+@outage_skips_run  # beat's sweep delivers it
 def reminder_deliver_task(reminder_id: int) -> bool:
     """Deliver one reminder at its moment (queued when it is set, if due soon); nothing if the sweep got it first."""
     from apps.todos.services import reminder_deliver
@@ -30,7 +34,7 @@ def reminder_email_send_task(self, reminder_id: int) -> str:
 
     try:
         return reminder_email_send(reminder_id=reminder_id)
-    except OSError as exc:  # SMTP down or refusing: try again later, a few times
+    except (OSError, DatabaseUnavailable) as exc:  # SMTP or the database down: try again later, a few times
         if self.request.retries < self.max_retries:
             raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from None
         return "gave_up"

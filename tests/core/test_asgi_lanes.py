@@ -481,3 +481,47 @@ def test_the_startup_registry_sync_closes_its_throwaway_threads_connection(where
     worker.start()
     worker.join(30)
     assert ran and ran[0] in CLOSED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_that_sends_its_body_slowly_holds_no_lane(where):
+    # A lane was taken before the body was read: 16 clients sending a byte a second (no sign-in
+    # needed) held every lane, and every other request waited out the lane wait and then ran on a
+    # thread and a database connection of its own.
+    handler = LaneASGIHandler(lanes=1, wait_seconds=5)
+
+    async def slow_body_then_a_request():
+        scope = {**_scope(), "method": "POST"}
+        first_chunk_read = asyncio.Event()
+        finish = asyncio.Event()
+        chunks = [b"{", b"}"]
+
+        async def slow_receive():
+            if len(chunks) == 2:
+                first_chunk_read.set()
+                return {"type": "http.request", "body": chunks.pop(0), "more_body": True}
+            if chunks:
+                await finish.wait()
+                return {"type": "http.request", "body": chunks.pop(0), "more_body": False}
+            await asyncio.sleep(3600)  # no disconnect while the request runs
+
+        sent: list[dict] = []
+
+        async def send(message):
+            sent.append(message)
+
+        slow = asyncio.ensure_future(handler(scope, slow_receive, send))
+        await first_chunk_read.wait()
+        started = time.monotonic()
+        status = await _get(handler)  # while the slow body is still coming
+        waited = time.monotonic() - started
+        finish.set()
+        await slow
+        return status, waited, next(m["status"] for m in sent if m["type"] == "http.response.start")
+
+    status, waited, slow_status = asyncio.run(asyncio.wait_for(slow_body_then_a_request(), 10))
+    assert status == 200
+    assert slow_status == 403  # answered once its body was in (CSRF refuses the bare POST)
+    assert waited < 1, f"the request waited {waited:.1f} s for the lane a slow upload held"
+    assert len({s["thread"] for s in where}) == 1 and not CLOSED  # both on the one lane, in turn
+    handler.close_lanes()

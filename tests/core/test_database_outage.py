@@ -278,3 +278,78 @@ def test_migrate_is_not_bounded_by_the_query_timeout(settings):
         cursor.execute("SELECT pg_sleep(1)")  # past the bound: not cut
     with pytest.raises(DatabaseUnavailable), connection.cursor() as cursor:
         cursor.execute("SELECT pg_sleep(1)")
+
+
+# -- a connection the database drops mid-request --------------------------------------------------------
+
+
+@contextlib.contextmanager
+def backend_killed_before(table: str):
+    """Terminate this thread's PostgreSQL backend just before its first query on ``table``.
+
+    What a request meets when PostgreSQL restarts (or fails over, or an admin kills the backend)
+    while it holds an open connection: the connection passed its health check at the request's
+    start, and the next query fails with the server's "terminating connection" or a closed socket.
+    """
+    from django.db import connections
+
+    killed: list[int] = []
+
+    def kill_then_run(execute, sql, params, many, context):
+        if not killed and table in sql:
+            pid = connection.connection.info.backend_pid
+            other = connections.create_connection("default")
+            try:
+                with other.cursor() as cursor:
+                    cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            finally:
+                other.close()
+            killed.append(pid)
+        return execute(sql, params, many, context)
+
+    try:
+        with connection.execute_wrapper(kill_then_run):
+            yield killed
+    finally:
+        connection.close()  # broken: the next test's queries reconnect
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_query_on_a_connection_the_database_dropped_is_unavailable_not_a_driver_error():
+    from tests.services import require_postgres
+
+    require_postgres()
+    with backend_killed_before("todos_task") as killed, pytest.raises(DatabaseUnavailable) as raised:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM todos_task")
+    assert killed
+    assert "127.0.0.1" not in str(raised.value) and "administrator" not in str(raised.value)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_api_call_whose_connection_the_database_drops_mid_request_answers_503_with_retry_after(client_a):
+    from tests.services import require_postgres
+
+    require_postgres()
+    with backend_killed_before("todos_task") as killed:
+        response = client_a.get("/api/v1/tasks/")
+    assert killed
+    assert response.status_code == 503, response.content[:300]
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert response["Retry-After"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_page_whose_connection_the_database_drops_mid_request_answers_503_with_retry_after(client, user_a):
+    from tests.services import require_postgres
+
+    require_postgres()
+    client.force_login(user_a)
+    with backend_killed_before("todos_task") as killed:
+        response = client.get("/tasks/")
+    assert killed
+    assert response.status_code == 503, response.content[:300]
+    assert response["Retry-After"]

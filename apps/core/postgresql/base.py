@@ -16,7 +16,8 @@ answering mid-use (a hung server, a network that drops everything), a query on i
 database came back, or until the kernel gave up (some 15 minutes), holding its request and thread.
 Every wait on a connection here is bounded by DATABASE_QUERY_TIMEOUT_SECONDS: past it the
 connection (its state unknown) is closed and the wait raises ``DatabaseUnavailable``, as a
-connect timeout does.
+connect timeout does. A connection the database drops mid-use (a restart, a failover, a killed
+backend) raised the driver's error, a 500 for that request; it is ``DatabaseUnavailable`` too.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import contextvars
 import psycopg
 from django.conf import settings
 from django.db.backends.postgresql import base
+from django.db.utils import DatabaseErrorWrapper
+from django.utils.functional import cached_property
 
 from apps.core.outage import DatabaseUnavailable, database_outage
 
@@ -69,6 +72,24 @@ class BoundedConnection(psycopg.Connection):
             raise DatabaseUnavailable("no answer within the query timeout") from None
 
 
+class OutageAwareErrorWrapper(DatabaseErrorWrapper):
+    """Django's mapping of driver errors, except that losing the connection is ``DatabaseUnavailable``.
+
+    The server's "terminating connection" or a closed socket leaves the connection closed: nothing
+    in the request can be done on it, and a new one may not be had for seconds. It is an outage
+    (503, Retry-After, logged once per interval), not a bug in the request (500, a traceback each).
+    """
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        if exc_type is not None and issubclass(exc_type, psycopg.OperationalError):
+            raw = self.wrapper.connection
+            if raw is not None and raw.closed:
+                self.wrapper.errors_occurred = True  # Django drops it at the end of the request
+                database_outage.failed(exc_value, fail_fast=False)  # a refused reconnect fails fast anyway
+                raise DatabaseUnavailable("the connection was lost") from exc_value
+        return super().__exit__(exc_type, exc_value, traceback)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     def __init__(self, settings_dict, *args, **kwargs):
         pool = settings_dict.get("OPTIONS", {}).get("pool")
@@ -76,6 +97,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
             options = pool if isinstance(pool, dict) else {}
             settings_dict["OPTIONS"]["pool"] = {**options, "connection_class": BoundedConnection}
         super().__init__(settings_dict, *args, **kwargs)
+
+    @cached_property
+    def wrap_database_errors(self):
+        return OutageAwareErrorWrapper(self)
 
     def get_new_connection(self, conn_params):
         if database_outage.is_down():
