@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +94,8 @@ class RedisStore:
     @staticmethod
     def available() -> bool:
         from apps.core.outage import cache_outage
-        from apps.limits.limiter import shared
 
-        return shared() and not cache_outage.is_down()
+        return "django_redis" in settings.CACHES["default"]["BACKEND"] and not cache_outage.is_down()
 
     def _client(self):
         from django_redis import get_redis_connection
@@ -226,10 +225,15 @@ def spool_put(*, entry_id: str, usage: list, events: list, created_at, reason: B
     or None (logged, with counts only) when no store took the entry.
     """
     global _pending
-    assert events and events[-1].metadata.get(WRITE_ID) == entry_id, "the last event must carry the write id"
-    raw = _encode(entry_id=entry_id, usage=usage, events=events, created_at=created_at)
     failures = []
-    for store in _stores():
+    try:
+        if not events or events[-1].metadata.get(WRITE_ID) != entry_id:
+            raise ValueError("the last event does not carry the write id")
+        raw = _encode(entry_id=entry_id, usage=usage, events=events, created_at=created_at)
+    except Exception as exc:  # noqa: BLE001 - the turn's own error must reach the user, not this one
+        failures.append(f"not encodable: {type(exc).__name__}")
+        raw = None
+    for store in _stores() if raw is not None else []:
         try:
             store.put(entry_id, raw)
         except StoreError as exc:
@@ -304,7 +308,7 @@ class DrainReport:
     left: bool = False  # something may still wait (a full batch, or a store or the database failed)
 
     def as_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        return asdict(self)
 
 
 def spool_drain(*, batch: int = DRAIN_BATCH) -> DrainReport:
