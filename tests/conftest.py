@@ -99,6 +99,19 @@ def _fresh_cache_outage():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_spool(settings, tmp_path):
+    """Usage and audit spooled by one test (its database failed) are never replayed into the next."""
+    from apps.audit import spool
+
+    settings.AUDIT_SPOOL_DIR = tmp_path / "spool"
+    spool._pending = None
+    yield
+    if spool._pending:  # only then can Redis hold this test's entries
+        spool.spool_clear()
+    spool._pending = None
+
+
+@pytest.fixture(autouse=True)
 def _fresh_provider_state():
     """Breakers and cool-downs opened by one test never skip a provider in the next."""
     from apps.providers import state

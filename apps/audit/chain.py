@@ -56,8 +56,12 @@ def chain_step(digest: str, row_id: int, hashed: str) -> str:
 # -- sealing ------------------------------------------------------------------------------------
 
 
-def _sealing_lock():
-    """Only one sealer at a time (beat may overlap a slow run): a row lock on PostgreSQL."""
+def sealing_lock():
+    """Only one sealer at a time (beat may overlap a slow run), and no spool replay meanwhile: an
+    advisory lock on PostgreSQL, held to the end of the transaction (SQLite has one writer anyway).
+
+    A replay (apps.audit.spool) inserts rows whose created_at is minutes old, so the grace period
+    does not keep the sealer from passing over them while they are uncommitted: the lock does."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x417564])  # "Aud"
@@ -73,7 +77,7 @@ def checkpoint_seal(*, now: datetime | None = None, max_rows: int = 50_000):
     """
     from apps.audit.models import AuditCheckpoint, AuditEvent
 
-    _sealing_lock()
+    sealing_lock()
     now = now or timezone.now()
     last = AuditCheckpoint.objects.order_by("-last_id").first()
     after_id = last.last_id if last else 0

@@ -142,9 +142,21 @@ def audit_record_many(entries: list[dict[str, Any]]) -> list[AuditEvent]:
     For a transaction that writes several at once (a chat turn: an event per provider attempt
     and the turn's own): the rows, hashes and context are exactly what audit_record stores.
     """
-    if not entries:
-        return []
-    return AuditEvent.objects.bulk_create([_audit_event(**entry) for entry in entries])
+    return audit_events_store([_audit_event(**entry) for entry in entries])
+
+
+def audit_event_build(**entry: Any) -> AuditEvent:
+    """An unsaved audit event (audit_record's arguments), hashed and stamped now, for audit_events_store.
+
+    Built before the transaction that stores it, the event can be kept outside the database
+    (apps.audit.spool) if that transaction fails, and later stored exactly as it was.
+    """
+    return _audit_event(**entry)
+
+
+def audit_events_store(events: list[AuditEvent]) -> list[AuditEvent]:
+    """Store built audit events with one INSERT (inside the caller's transaction)."""
+    return AuditEvent.objects.bulk_create(events) if events else []
 
 
 def _audit_event(
@@ -205,9 +217,19 @@ def usage_record(*, user, provider: str, model: str, input_tokens: int, output_t
 
 def usage_record_many(entries: list[dict[str, Any]]) -> list:
     """Store the usage of several model calls (each given as usage_record's arguments) with one INSERT."""
+    return usage_records_store([usage_record_build(**entry) for entry in entries])
+
+
+def usage_record_build(**entry: Any):
+    """An unsaved usage record (usage_record's arguments), for usage_records_store or the spool."""
+    return _usage(**entry)
+
+
+def usage_records_store(records: list) -> list:
+    """Store built usage records with one INSERT (inside the caller's transaction)."""
     from apps.audit.models import UsageRecord
 
-    return UsageRecord.objects.bulk_create([_usage(**entry) for entry in entries]) if entries else []
+    return UsageRecord.objects.bulk_create(records) if records else []
 
 
 def _usage(*, user, provider: str, model: str, input_tokens: int, output_tokens: int, cost, **extra):

@@ -60,3 +60,11 @@ def audit_report_task(self, period: str = "daily", day: str | None = None) -> in
             max_retries=REPORT_OUTAGE_MAX_RETRIES,
         ) from None  # fmt: skip
     return report.pk
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def audit_spool_drain_task() -> dict:
+    """Write the usage and audit rows a database failure left in the spool (beat: every minute). Idempotent."""
+    from apps.audit.spool import spool_drain
+
+    return spool_drain().as_dict()

@@ -19,7 +19,14 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.audit.services import audit_record, audit_record_many, usage_record_many
+from apps.audit.services import (
+    audit_event_build,
+    audit_events_store,
+    audit_record,
+    usage_record_build,
+    usage_records_store,
+)
+from apps.audit.spool import DATABASE_DOWN, WRITE_ID, spool_drain_soon, spool_put
 from apps.chat.models import Conversation, Message
 from apps.chat.selectors import conversation_get
 from apps.core.errors import Conflict, NotFound, ValidationFailed
@@ -159,6 +166,7 @@ class _Turn:
     lease_id: str
     released: bool = False  # set once the lease was given back in a committed transaction
     new_text: str | None = None  # a new conversation's first message: its whole history
+    prompt: str = ""  # this turn's message as stored
 
 
 def _lease_until():
@@ -239,6 +247,7 @@ def _start_turn(*, user, conversation_id: int | None, text: str) -> _Turn:
         user_message_id=message.pk,
         lease_id=lease_id,
         new_text=text if conversation_id is None else None,
+        prompt=text,
     )
 
 
@@ -459,16 +468,33 @@ def _turn_body(*, user, turn: _Turn, stream: bool, options: dict[str, Any] | Non
 _EVENT_OUTCOMES = {"provider.failover": "failure", "provider.breaker_opened": "failure", "limit.exceeded": "denied"}
 
 
-@transaction.atomic
 def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSession, failed: bool) -> bool:
-    """Store the turn's messages, usage and audit row; False if the conversation was deleted meanwhile.
+    """Store the turn's messages, usage and audit rows; False if the conversation was deleted meanwhile.
 
-    Usage and the audit row are stored either way: the model calls were made and the tools ran.
-    The row lock is held for this short transaction only (never across model calls), so a
-    delete either happens before (the messages are dropped) or waits until the turn is stored.
+    Usage and the audit rows are stored either way: the model calls were made and the tools ran.
+    When the database fails the transaction (down, timed out), they are kept outside it and
+    written later, once, as they were (apps.audit.spool); the messages are not (the user sees the
+    error, 503 or the stream's error event, and sends again) and the error goes on.
     """
-    conversation = turn.conversation
     rows = _consistent_prefix(rows)
+    write_id = uuid.uuid4().hex
+    # Built before the transaction, so that what it failed to store can be kept exactly.
+    usage = [usage_record_build(**entry) for entry in _usage_entries(user, turn, session)]
+    events = [audit_event_build(**entry) for entry in _audit_entries(user, turn, rows, session, failed, write_id)]
+    try:
+        return _store_turn(user=user, turn=turn, rows=rows, session=session, failed=failed, write_id=write_id,
+                           usage=usage, events=events)  # fmt: skip
+    except DATABASE_DOWN as exc:
+        spool_put(entry_id=write_id, usage=usage, events=events, created_at=events[-1].created_at, reason=exc)
+        raise
+
+
+@transaction.atomic
+def _store_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSession, failed: bool, write_id: str,
+                usage: list, events: list) -> bool:  # fmt: skip
+    """The row lock is held for this short transaction only (never across model calls), so a
+    delete either happens before (the messages are dropped) or waits until the turn is stored."""
+    conversation = turn.conversation
     now = timezone.now()
     # One UPDATE takes the row lock (as SELECT ... FOR UPDATE would), tells whether the
     # conversation still exists, and gives the lease back with the answer, in this transaction:
@@ -481,11 +507,20 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
         for row in rows:
             row.conversation = conversation
         Message.objects.bulk_create(rows)
+    else:  # in place: a failure from here on keeps this version
+        events[-1] = audit_event_build(**_turn_entry(user, turn, rows, session, failed, write_id, deleted=True))
     if released:
         transaction.on_commit(lambda: setattr(turn, "released", True))
-    # Every attempt, failed, retried or skipped ones too, so usage and health show what really happened.
     # Usage rows and audit events go in with one INSERT each (a round trip per row before).
-    usage_record_many([
+    usage_records_store(usage)
+    audit_events_store(events)
+    spool_drain_soon()  # what an earlier failure of this process left, after this commit
+    return exists
+
+
+def _usage_entries(user, turn: _Turn, session: ProviderSession) -> list[dict[str, Any]]:
+    # Every attempt, failed, retried or skipped ones too, so usage and health show what really happened.
+    return [
         dict(
             user=user,
             provider=record.provider,
@@ -493,7 +528,7 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             input_tokens=record.input_tokens,
             output_tokens=record.output_tokens,
             cost=record.cost,
-            conversation_id=conversation.pk,
+            conversation_id=turn.conversation.pk,
             fallback=record.fallback,
             cached=record.cached,
             cache_status=record.cache_status,
@@ -506,7 +541,12 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             operator_key=record.operator_key,
         )
         for record in session.records
-    ])  # fmt: skip
+    ]  # fmt: skip
+
+
+def _audit_entries(user, turn: _Turn, rows: list[Message], session: ProviderSession, failed: bool,
+                   write_id: str) -> list[dict[str, Any]]:  # fmt: skip
+    conversation = turn.conversation
     # One audit event per attempt too: the trail alone accounts for every call, its tokens and cost.
     events = [
         dict(
@@ -530,8 +570,15 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
         )
         for event in session.events
     ]
+    events.append(_turn_entry(user, turn, rows, session, failed, write_id, deleted=False))  # last: the spool's check
+    return events
+
+
+def _turn_entry(user, turn: _Turn, rows: list[Message], session: ProviderSession, failed: bool, write_id: str, *,
+                deleted: bool) -> dict[str, Any]:  # fmt: skip
+    conversation = turn.conversation
     records = session.records
-    events.append(dict(
+    return dict(
         actor=user,
         action="chat.turn",
         target_type=conversation._meta.label_lower,
@@ -541,18 +588,18 @@ def _save_turn(*, user, turn: _Turn, rows: list[Message], session: ProviderSessi
             "provider": session.provider.name,
             "model": session.model,
             "model_calls": len(session.calls),
-            "attempts": [r.as_dict() for r in session.records if r.outcome != "success" or r.attempt > 1],
+            "attempts": [r.as_dict() for r in records if r.outcome != "success" or r.attempt > 1],
             "tools": [r.tool_name for r in rows if r.role == Message.Role.TOOL],
             "fallback_used": session.fallback_used,
             "key_source": "operator" if any(r.operator_key and r.outcome == "success" for r in records) else "own",
             "input_tokens": sum(c.reply.usage.input_tokens for c in session.calls),
             "output_tokens": sum(c.reply.usage.output_tokens for c in session.calls),
-            **({} if exists else {"conversation_deleted": True}),
+            # Stored once whatever happens to the transaction (apps.audit.spool checks it on replay).
+            WRITE_ID: write_id,
+            **({"conversation_deleted": True} if deleted else {}),
             **(_full_log(turn, rows) if settings.AUDIT_FULL_LOGGING else {}),
         },
-    ))  # fmt: skip
-    audit_record_many(events)
-    return exists
+    )  # fmt: skip
 
 
 # A refused attempt (key, limit) or one a policy skipped was denied, not attempted and failed.
@@ -561,7 +608,7 @@ _ATTEMPT_OUTCOME = {"success": "success", "failure": "failure", "skipped": "deni
 
 def _full_log(turn: _Turn, rows: list[Message]) -> dict:
     """The prompt and the answer, only when AUDIT_FULL_LOGGING is on (off by default: they are user data)."""
-    prompt = Message.objects.filter(pk=turn.user_message_id).values_list("content", flat=True).first() or ""
+    prompt = turn.prompt  # not read back: with the database down, the turn's events are still built
     answers = [r.content for r in rows if r.role == Message.Role.ASSISTANT and r.content]
     return {"prompt": prompt, "answer": answers[-1] if answers else ""}
 

@@ -410,6 +410,9 @@ AUDIT_CHECKPOINT_GRACE_SECONDS = env.int("AUDIT_CHECKPOINT_GRACE_SECONDS", defau
 # Events older than this many days are purged (in batches, by beat); 0 keeps them for ever.
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 AUDIT_PURGE_BATCH = env.int("AUDIT_PURGE_BATCH", default=5000)
+# A chat turn's usage rows and audit events that the database failed to store wait here (without
+# Redis, or with Redis down too) until the spool drain writes them (apps.audit.spool).
+AUDIT_SPOOL_DIR = Path(env.str("AUDIT_SPOOL_DIR", default=str(BASE_DIR / ".local" / "spool")))
 # Reports are mailed to these addresses (comma-separated); none = not mailed.
 AUDIT_REPORT_RECIPIENTS = env.list("AUDIT_REPORT_RECIPIENTS", default=[])
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
