@@ -65,9 +65,11 @@ class Outage:
             suppressed, self._suppressed = self._suppressed, 0
             self._next_log = now + self.log_interval
         if first:
+            # Only a failure that opened the window makes callers fail fast; say which it was.
+            fast = f"failing fast for {self.retry_after:.0f} s at a time" if fail_fast else "not failing fast"
             logger.warning(
-                "%s unavailable (%s); failing fast for %.0f s at a time, logged again at most every %.0f s",
-                self.name, type(exc).__name__ if exc else "error", self.retry_after, self.log_interval,
+                "%s unavailable (%s); %s, logged again at most every %.0f s",
+                self.name, type(exc).__name__ if exc else "error", fast, self.log_interval,
                 exc_info=exc,
             )
         else:

@@ -100,6 +100,15 @@ def test_a_refused_connection_is_unavailable_but_does_not_fail_the_next_ones_fas
     assert not database_outage.is_down()  # a refusal costs nothing to retry
 
 
+def test_the_first_report_says_whether_callers_now_fail_fast(settings, django_db_blocker, caplog):
+    caplog.set_level("WARNING", logger="apps.core.outage")
+    _connect_failure(_wrapper(settings, _free_port()), django_db_blocker)  # refused: no window
+    assert "database unavailable (OperationalError); not failing fast" in caplog.text
+    database_outage.reset()
+    database_outage.failed(TimeoutError())
+    assert "database unavailable (TimeoutError); failing fast for 5 s at a time" in caplog.text
+
+
 def test_recovery_is_noticed_and_logged(settings, hole, django_db_blocker, caplog):
     caplog.set_level("WARNING", logger="apps.core.outage")
     settings.DATABASE_RETRY_AFTER_SECONDS = 0.1
