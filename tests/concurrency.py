@@ -42,3 +42,31 @@ def held_uncommitted(work: Callable[[], Any], *, hold_seconds: float = 0.5) -> I
         yield
     finally:
         thread.join(10)
+
+
+def at_once(work: Callable[[], Any], times: int, *, timeout: float = 30) -> list[Any]:
+    """Run ``work`` on ``times`` threads released together; their results (in finishing order).
+
+    Each thread closes its database connections when done. A thread's exception is re-raised here.
+    """
+    start = threading.Barrier(times)
+    results: list[Any] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            start.wait(5)
+            results.append(work())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            failure.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    if failure:
+        raise failure[0]
+    return results

@@ -27,6 +27,7 @@ from apps.chat.models import Message
 from apps.core.outage import DatabaseUnavailable, cache_outage
 from apps.limits.limiter import shared as limiter_shared
 from tests.chat.conftest import keyed_user, post_chat  # noqa: F401  (keyed_user: a fixture)
+from tests.concurrency import at_once
 from tests.services import require_redis
 
 pytestmark = pytest.mark.django_db
@@ -328,27 +329,11 @@ def test_the_drain_runs_every_minute_from_a_schedule_made_by_a_data_migration():
 def test_two_drainers_at_once_write_each_entry_once(user_a, spool_store):
     # Beat's drain and a web process's drain after a turn may run together: both read the same
     # entries. On PostgreSQL the second waits for the first's lock, then finds the rows stored.
-    import threading
-
     for text in ("hello", "hi", "hey"):
         with turn_save_fails(spool_store), pytest.raises(DatabaseUnavailable):
             services.chat_turn(user=user_a, conversation_id=None, text=text)
     cache_outage.reset()
-    start = threading.Barrier(2)
-    reports = []
-
-    def drain() -> None:
-        try:
-            start.wait(5)
-            reports.append(spool_drain())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=drain) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    reports = at_once(spool_drain, 2)
     spool_drain()  # whatever a drainer the database refused (SQLite's lock) left
 
     assert sum(r.replayed for r in reports) <= 3 and spool_count()[spool_store] == 0

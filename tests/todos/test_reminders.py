@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
-from django.db import connection, connections  # noqa: F401  (connection: the skipif condition)
+from django.db import connection  # noqa: F401  (the skipif condition)
 from django.utils import timezone
 
 from apps.core.errors import ValidationFailed
@@ -24,6 +23,8 @@ from apps.todos.services import (
 )
 from apps.todos.tasks import reminder_deliver_task
 from django_celery_beat.models import PeriodicTask
+
+from tests.concurrency import at_once
 
 
 def _due_now_task(user, **extra):
@@ -51,22 +52,7 @@ def test_two_racing_beat_runs_deliver_a_reminder_once(django_user_model, setting
     user = django_user_model.objects.create_user(username="racer", password="pw-racer-123")
     for n in range(20):
         task_create(user=user, title=f"t{n}", reminders=[{"remind_at": timezone.now() - timedelta(seconds=5)}])
-    barrier = threading.Barrier(2)
-    counts: list[int] = []
-
-    def beat_run():
-        try:
-            barrier.wait()
-            counts.append(reminders_deliver_due())
-        finally:
-            connections.close_all()
-
-    runs = [threading.Thread(target=beat_run) for _ in range(2)]
-    for run in runs:
-        run.start()
-    for run in runs:
-        run.join(30)
-    assert sum(counts) == 20
+    assert sum(at_once(reminders_deliver_due, 2)) == 20
     assert Notification.objects.filter(owner=user).count() == 20
     assert not Reminder.objects.filter(owner=user, delivered_at__isnull=True).exists()
 
