@@ -220,7 +220,7 @@ def _csv_rows(events):
         cells = [event.id, event.created_at.isoformat(), event.actor_username, event.action, event.target_type,
                  event.target_id, event.outcome, event.request_id, event.client_ip or "",
                  json.dumps(event.metadata, sort_keys=True)]  # fmt: skip
-        yield writer.writerow([csv_safe(cell) for cell in cells])  # user names, ids, titles: user text
+        yield writer.writerow([csv_safe(cell) for cell in cells])  # user names, target and request ids: not ours
 
 
 class AuditEventExportApi(APIView):
