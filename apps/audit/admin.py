@@ -49,7 +49,24 @@ class AuditEventAdmin(ReadOnlyAdminMixin, WrappingListMixin, admin.ModelAdmin):
         else:
             self.message_user(request, f"Audit chain last verified {last.created_at:%Y-%m-%d %H:%M:%S} UTC: BROKEN — "
                               f"{last.problem}", messages.ERROR)  # fmt: skip
+        self._spool_message(request)
         return super().changelist_view(request, extra_context)
+
+    def _spool_message(self, request) -> None:
+        """Usage and audit entries still outside the database (a failed save), if any: LLEN / a directory read."""
+        from apps.audit.spool import spool_status
+
+        for store, counts in spool_status().items():
+            waiting, dead = counts["pending"], counts["dead"]
+            if waiting < 0 or dead < 0:
+                self.message_user(request, f"The {store} audit spool cannot be read.", messages.ERROR)
+            elif dead:
+                self.message_user(request, f"Audit spool ({store}): {dead} entries set aside as unwritable, "
+                                  f"{waiting} waiting — see the log, then manage.py audit_spool --requeue-dead.",
+                                  messages.ERROR)  # fmt: skip
+            elif waiting:
+                self.message_user(request, f"Audit spool ({store}): {waiting} entries wait to be written "
+                                  "(the drain runs every minute; manage.py audit_spool).", messages.WARNING)  # fmt: skip
 
 
 @admin.register(UsageRecord)

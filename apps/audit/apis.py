@@ -22,6 +22,7 @@ from apps.audit.selectors import (
     usage_totals_by_conversation,
     usage_totals_by_model,
 )
+from apps.core.csv_safety import csv_safe
 from apps.core.errors import NotFound, PermissionDenied
 from apps.core.fields import QueryIntegerField, StrictCharField
 from apps.core.pagination import validated_query
@@ -216,11 +217,10 @@ def _csv_rows(events):
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for event in events.iterator(chunk_size=1000):
-        yield writer.writerow(
-            [event.id, event.created_at.isoformat(), event.actor_username, event.action, event.target_type,
-             event.target_id, event.outcome, event.request_id, event.client_ip or "",
-             json.dumps(event.metadata, sort_keys=True)]
-        )  # fmt: skip
+        cells = [event.id, event.created_at.isoformat(), event.actor_username, event.action, event.target_type,
+                 event.target_id, event.outcome, event.request_id, event.client_ip or "",
+                 json.dumps(event.metadata, sort_keys=True)]  # fmt: skip
+        yield writer.writerow([csv_safe(cell) for cell in cells])  # user names, target and request ids: not ours
 
 
 class AuditEventExportApi(APIView):

@@ -15,6 +15,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent, AuditReport, UsageRecord
+from apps.core.csv_safety import csv_safe
 
 TOOL_CALL_ACTION = "mcp.tool_call"
 _CENT_MICRO = Decimal("1e-8")  # the cost column's precision
@@ -88,19 +89,23 @@ def report_summary(*, start: datetime, end: datetime) -> dict:
 def _csv(summary: dict) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["section", "key", "calls", "input_tokens", "output_tokens", "cost"])
+
+    def write(*cells) -> None:
+        writer.writerow([csv_safe(cell) for cell in cells])  # user names, provider, model, tool names: not ours
+
+    write("section", "key", "calls", "input_tokens", "output_tokens", "cost")
     for section, key in (("provider", ("provider",)), ("model", ("provider", "model")), ("user", ("username",))):
         for row in summary[f"by_{section}"]:
-            writer.writerow([section, "/".join(str(row[k]) for k in key), row["calls"], row["input_tokens"],
-                             row["output_tokens"], row["cost"]])  # fmt: skip
+            write(section, "/".join(str(row[k]) for k in key), row["calls"], row["input_tokens"], row["output_tokens"],
+                  Decimal(row["cost"]))  # fmt: skip
     for tool in summary["top_tools"]:
-        writer.writerow(["tool", tool["tool"], tool["calls"], "", "", ""])
+        write("tool", tool["tool"], tool["calls"], "", "", "")
     for hit in summary["limit_hits"]:
-        writer.writerow(["limit_hit", hit["limit"], hit["hits"], "", "", ""])
+        write("limit_hit", hit["limit"], hit["hits"], "", "", "")
     for rate in ("error_rate", "fallback_rate", "cache_hit_rate"):
-        writer.writerow(["rate", rate, summary[rate], "", "", ""])
+        write("rate", rate, summary[rate], "", "", "")
     if not summary["attempts"] and not summary["events"]:
-        writer.writerow(["note", "no activity in this period", 0, "", "", ""])
+        write("note", "no activity in this period", 0, "", "", "")
     return out.getvalue()
 
 

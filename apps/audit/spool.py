@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -113,8 +114,8 @@ class RedisStore:
     def put(self, entry_id: str, raw: bytes) -> None:
         self._do("rpush", self.key, raw)
 
-    def peek(self, limit: int) -> list[tuple[Any, bytes]]:
-        return [(raw, raw) for raw in self._do("lrange", self.key, 0, limit - 1)]
+    def peek(self, limit: int, *, dead: bool = False) -> list[tuple[Any, bytes]]:
+        return [(raw, raw) for raw in self._do("lrange", self.dead_key if dead else self.key, 0, limit - 1)]
 
     def remove(self, handle: bytes) -> None:
         self._do("lrem", self.key, 1, handle)
@@ -130,8 +131,17 @@ class RedisStore:
         except (RedisError, OSError) as exc:
             raise StoreError(type(exc).__name__) from None
 
-    def count(self) -> int:
-        return int(self._do("llen", self.key))
+    def count(self, *, dead: bool = False) -> int:
+        return int(self._do("llen", self.dead_key if dead else self.key))
+
+    def requeue_dead(self) -> int:
+        moved = 0
+        # One at a time, atomically; at most the entries there now (a drain may set some aside again meanwhile).
+        for _ in range(self.count(dead=True)):
+            if self._do("lmove", self.dead_key, self.key, "LEFT", "RIGHT") is None:
+                break
+            moved += 1
+        return moved
 
     def clear(self) -> None:
         self._do("delete", self.key, self.dead_key)
@@ -168,15 +178,15 @@ class FileStore:
                 temp.unlink(missing_ok=True)
             raise StoreError(type(exc).__name__) from None
 
-    def _entries(self) -> list[Path]:
+    def _entries(self, *, dead: bool = False) -> list[Path]:
         try:
-            return sorted(self.dir.glob("*.json"))
+            return sorted((self.dir / "dead" if dead else self.dir).glob("*.json"))
         except OSError as exc:
             raise StoreError(type(exc).__name__) from None
 
-    def peek(self, limit: int) -> list[tuple[Any, bytes]]:
+    def peek(self, limit: int, *, dead: bool = False) -> list[tuple[Any, bytes]]:
         found = []
-        for path in self._entries()[:limit]:
+        for path in self._entries(dead=dead)[:limit]:
             try:
                 found.append((path, path.read_bytes()))
             except FileNotFoundError:
@@ -198,8 +208,27 @@ class FileStore:
         except OSError as exc:
             raise StoreError(type(exc).__name__) from None
 
-    def count(self) -> int:
-        return len(self._entries()) if self.dir.is_dir() else 0
+    def count(self, *, dead: bool = False) -> int:
+        """Entries in the folder, counted by name (one directory read, nothing opened or sorted)."""
+        try:
+            with os.scandir(self.dir / "dead" if dead else self.dir) as names:
+                return sum(1 for name in names if name.name.endswith(".json") and not name.name.startswith("."))
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            raise StoreError(type(exc).__name__) from None
+
+    def requeue_dead(self) -> int:
+        moved = 0
+        for path in self._entries(dead=True):
+            try:
+                os.replace(path, self.dir / path.name)  # the same name: back in its place in time order
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StoreError(type(exc).__name__) from None
+            moved += 1
+        return moved
 
     def clear(self) -> None:
         for path in [*self.dir.glob("*.json"), *self.dir.glob("dead/*.json")]:
@@ -390,15 +419,72 @@ def _drain_now() -> None:
         _pending = True
 
 
-def spool_count() -> dict[str, int]:
-    """Entries waiting per store (operators, tests)."""
+def spool_count(*, dead: bool = False) -> dict[str, int]:
+    """Entries waiting (or, with ``dead``, set aside) per store; -1 for a store that cannot be read.
+
+    Cheap enough for every metrics scrape: one LLEN, one directory read."""
     counts = {}
     for store in _stores():
         try:
-            counts[store.name] = store.count()
+            counts[store.name] = store.count(dead=dead)
         except StoreError:
             counts[store.name] = -1
     return counts
+
+
+def spool_status() -> dict[str, dict[str, int]]:
+    """Per store, entries ``pending`` and ``dead`` (set aside); -1 where the store cannot be read."""
+    pending, dead = spool_count(), spool_count(dead=True)
+    return {store: {"pending": waiting, "dead": dead.get(store, -1)} for store, waiting in pending.items()}
+
+
+def spool_requeue_dead() -> dict[str, int]:
+    """Move the set-aside entries back to be written (once the operator fixed the cause); moved per store.
+
+    An entry that still cannot be written is set aside again by the next drain."""
+    global _pending
+    moved = {}
+    for store in _stores():
+        try:
+            moved[store.name] = store.requeue_dead()
+        except StoreError as exc:
+            logger.warning("spool requeue: the %s spool cannot be written (%s)", store.name, exc)
+            moved[store.name] = -1
+    if any(n > 0 for n in moved.values()):
+        _pending = True
+    return moved
+
+
+@dataclass
+class EntrySummary:
+    """What an operator may see of an entry: never its rows (user data under full logging)."""
+
+    id: str
+    spooled_at: str
+    usage_rows: int
+    audit_events: int
+
+
+def _summary(raw: bytes) -> EntrySummary:
+    def plain(value: Any) -> str:  # a damaged entry's text must not reach a terminal as control codes
+        return re.sub(r"[^0-9A-Za-z:.+_-]", "?", str(value))[:64]
+
+    try:
+        entry = json.loads(raw)
+        return EntrySummary(plain(entry["id"]), plain(entry["spooled_at"]), len(entry["usage"]), len(entry["events"]))
+    except (ValueError, KeyError, TypeError):
+        return EntrySummary("(unreadable)", "", 0, 0)
+
+
+def spool_entries(*, dead: bool = False, limit: int = 50) -> dict[str, list[EntrySummary]]:
+    """The first ``limit`` entries per store, oldest first, as id, time and counts only."""
+    found = {}
+    for store in _stores():
+        try:
+            found[store.name] = [_summary(raw) for _, raw in store.peek(limit, dead=dead)]
+        except StoreError:
+            found[store.name] = []
+    return found
 
 
 def spool_clear() -> None:

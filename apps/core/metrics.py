@@ -55,6 +55,7 @@ FAMILIES = (
     "todoassist_breaker_state",
     "todoassist_celery_tasks",
     "todoassist_audit_chain_age_seconds",
+    "todoassist_audit_spool_entries",
 )
 
 
@@ -75,6 +76,28 @@ class AuditChainAgeCollector:
         yield family
 
 
+class AuditSpoolCollector:
+    """Usage/audit entries waiting in the spool and set aside, per store, read at scrape time
+    (an LLEN per Redis list, a directory read per folder: nothing opened)."""
+
+    def collect(self):
+        family = GaugeMetricFamily(
+            "todoassist_audit_spool_entries",
+            "Chat turns' usage and audit entries the database failed to store: pending (waiting for the drain) "
+            "or dead (set aside: audit_spool --requeue-dead), per store (-1: the store could not be read).",
+            labels=["store", "state"],
+        )
+        try:
+            from apps.audit.spool import spool_status
+
+            for store, counts in spool_status().items():
+                for state, count in counts.items():
+                    family.add_metric([store, state], float(count))
+        except Exception:  # a scrape must answer whatever the spool's stores do
+            pass
+        yield family
+
+
 def multiprocess_dir() -> str:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 
@@ -91,6 +114,7 @@ def render() -> bytes:
         text = generate_latest(REGISTRY)
     audit = CollectorRegistry()
     audit.register(AuditChainAgeCollector())
+    audit.register(AuditSpoolCollector())
     return text + _declared_without_samples(text) + generate_latest(audit)
 
 

@@ -340,3 +340,115 @@ def test_two_drainers_at_once_write_each_entry_once(user_a, spool_store):
     assert AuditEvent.objects.filter(action="chat.turn", actor=user_a).count() == 3
     assert UsageRecord.objects.filter(user=user_a).count() == 3
     assert chain_verify().ok
+
+
+# -- what operators see ------------------------------------------------------------------------------
+
+
+def _scrape(client, settings) -> dict[tuple[str, str], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    settings.METRICS_TOKEN = "metrics-secret-123456"
+    text = client.get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-secret-123456").content.decode()
+    [family] = [f for f in text_string_to_metric_families(text) if f.name == "todoassist_audit_spool_entries"]
+    return {(s.labels["store"], s.labels["state"]): s.value for s in family.samples}
+
+
+def _audit_spool(*args: str) -> str:
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("audit_spool", *args, stdout=out)
+    return out.getvalue()
+
+
+def _spool_turns(user, store: str, texts: tuple[str, ...]) -> None:
+    for text in texts:
+        with turn_save_fails(store), pytest.raises(DatabaseUnavailable):
+            services.chat_turn(user=user, conversation_id=None, text=text)
+    cache_outage.reset()  # Redis is back (for the file spool's case)
+
+
+def _set_aside_by_a_bug(monkeypatch, count: int) -> None:
+    """The next ``count`` entries the drain reads fail with a bug (fixed afterwards): they go to the dead letters."""
+    real, left = spool._replay, {"n": count}
+
+    def buggy(entry):
+        if left["n"]:
+            left["n"] -= 1
+            raise RuntimeError("test: a bug in the replay")
+        return real(entry)
+
+    monkeypatch.setattr(spool, "_replay", buggy)
+
+
+def test_metrics_the_admin_and_audit_spool_show_pending_and_dead_entries_per_store(
+    client, user_a, spool_store, settings, monkeypatch
+):
+    from django.contrib.auth import get_user_model
+
+    _spool_turns(user_a, spool_store, ("add buy milk", "add buy eggs", "add buy tea"))
+    assert _scrape(client, settings)[(spool_store, "pending")] == 3
+    _set_aside_by_a_bug(monkeypatch, 1)
+    spool_drain(batch=2)  # one set aside, one written, one still waiting
+
+    # The scrape and the admin count: an LLEN or a directory read, no entry opened.
+    for store in (RedisStore, FileStore):
+        monkeypatch.setattr(store, "peek", lambda *a, **k: pytest.fail("counting read an entry"))
+    seen = _scrape(client, settings)
+    assert seen[(spool_store, "pending")] == 1 and seen[(spool_store, "dead")] == 1
+    staff = get_user_model().objects.create_user("spool-boss", password="pw-for-tests-123", is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    page = client.get("/admin/audit/auditevent/").content.decode()
+    assert f"Audit spool ({spool_store}): 1 entries set aside as unwritable, 1 waiting" in page
+    monkeypatch.undo()
+
+    out = _audit_spool("--list")
+    assert f"{spool_store}" in out and "1 pending, 1 dead" in out
+    [dead_line] = [line for line in out.splitlines() if f"{spool_store} dead " in line]
+    assert dead_line.endswith(": 2 usage rows, 3 audit events")  # the offline assistant's turn: two steps
+    assert dead_line.split()[2] in {e.id for e in spool.spool_entries(dead=True)[spool_store]}
+    assert user_a.username not in out and "buy" not in out  # ids, times and counts only
+
+
+def test_requeue_dead_puts_them_back_and_drain_writes_each_once(user_a, spool_store, monkeypatch):
+    _spool_turns(user_a, spool_store, ("add buy milk", "add buy eggs"))
+    _set_aside_by_a_bug(monkeypatch, 2)
+    assert spool_drain().set_aside == 2 and spool_count(dead=True)[spool_store] == 2
+    assert AuditEvent.objects.filter(action="chat.turn", actor=user_a).count() == 0
+
+    # The operator fixed the bug: back to pending, then written now.
+    out = _audit_spool("--requeue-dead", "--drain")
+
+    assert "requeued: " in out and f"{spool_store} 2" in out
+    assert "drained: 2 entries written" in out and "0 pending, 0 dead" in out
+    assert AuditEvent.objects.filter(action="chat.turn", actor=user_a).count() == 2
+    assert _audit_spool("--requeue-dead", "--drain").count("drained: 0 entries written") == 1  # nothing twice
+    assert AuditEvent.objects.filter(action="chat.turn", actor=user_a).count() == 2
+    assert chain_verify().ok
+
+
+def test_a_spool_folder_that_cannot_be_read_shows_as_minus_one_and_the_command_fails(client, settings, tmp_path):
+    from django.core.management.base import CommandError
+
+    (tmp_path / "not-a-folder").write_text("")
+    settings.AUDIT_SPOOL_DIR = tmp_path / "not-a-folder" / "spool"
+
+    assert _scrape(client, settings)[("file", "pending")] == -1
+    with pytest.raises(CommandError, match="the file spool cannot be read"):
+        _audit_spool()
+
+
+def test_a_requeued_entry_that_still_cannot_be_written_is_set_aside_again(settings):
+    dead = settings.AUDIT_SPOOL_DIR / "dead"
+    dead.mkdir(parents=True)
+    (dead / "00000000000000000001-x.json").write_bytes(b"\x1b[2Jnot json")
+
+    assert "  file dead (unreadable) spooled ?: 0 usage rows, 0 audit events" in _audit_spool("--list")
+    out = _audit_spool("--requeue-dead", "--drain")
+
+    assert out.startswith("requeued: ") and "file 1" in out.splitlines()[0]
+    assert "0 entries written" in out and "1 set aside" in out
+    assert spool.spool_status()["file"] == {"pending": 0, "dead": 1}
