@@ -356,6 +356,7 @@ def spool_drain(*, batch: int = DRAIN_BATCH) -> DrainReport:
             continue
         report.left |= len(found) >= batch
         for handle, raw in found:
+            entry = None
             try:
                 try:
                     entry = json.loads(raw)
@@ -368,7 +369,8 @@ def spool_drain(*, batch: int = DRAIN_BATCH) -> DrainReport:
                 _log_drained(report)
                 return report
             except Exception as exc:  # noqa: BLE001 - one bad entry must not hold up the others
-                logger.error("spool drain: an entry in the %s spool was set aside: %s", store.name, exc)
+                shown = _shown_id(entry)  # the id `manage.py audit_spool --list` shows
+                logger.error("spool drain: entry %s in the %s spool was set aside: %s", shown, store.name, exc)
                 try:
                     store.bury(handle)
                     report.set_aside += 1
@@ -387,6 +389,11 @@ def spool_drain(*, batch: int = DRAIN_BATCH) -> DrainReport:
                 report.left = True  # written: the next drain finds the rows and only removes it
     _log_drained(report)
     return report
+
+
+def _shown_id(entry: Any) -> str:
+    raw = entry.get("id") if isinstance(entry, dict) else None
+    return "".join(c for c in str(raw or "")[:64] if c.isalnum()) or "(no id)"
 
 
 def _log_drained(report: DrainReport) -> None:
