@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
@@ -16,6 +17,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from apps.core.exception_handler import REQUEST_TOO_LARGE, json_error_response
+from apps.core.middleware import database_unavailable_response
+from apps.core.outage import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +126,9 @@ def not_found(request: HttpRequest, exception=None):
 
 
 def server_error(request: HttpRequest):
+    if isinstance(sys.exc_info()[1], DatabaseUnavailable):
+        # A middleware met the outage (a session saved after the view): the view's own 503.
+        return database_unavailable_response(request)
     if _is_api(request):
         return json_error_response("server_error", "Internal server error.", 500)
     return render(request, "500.html", status=500)

@@ -115,11 +115,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # "database is locked" mid-transaction. synchronous=NORMAL is durable across app crashes;
     # only a power cut can lose the last commits (production uses PostgreSQL).
     # apps.core.sqlite: Django's backend, with a process's writers queued on a lock (see there).
+    # DATABASE_BUSY_TIMEOUT_SECONDS: how long a writer waits for the others (the process's queue,
+    # then SQLite's busy handler, each up to this long) before its request is answered 503.
     DATABASES["default"]["ENGINE"] = "apps.core.sqlite"
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             "transaction_mode": "IMMEDIATE",
+            "timeout": env.float("DATABASE_BUSY_TIMEOUT_SECONDS", default=5.0),
         }
     )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":

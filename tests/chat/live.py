@@ -35,14 +35,14 @@ def _free_port() -> int:
 class AppServer:
     def __init__(self, workdir: Path, extra_env: dict[str, str] | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
-        self._sqlite_file: Path | None = None
+        self.sqlite_file: Path | None = None
         if connection.vendor == "sqlite":
-            self._sqlite_file = workdir / "db.sqlite3"
+            self.sqlite_file = workdir / "db.sqlite3"
             connection.ensure_connection()
-            target = sqlite3.connect(self._sqlite_file)
+            target = sqlite3.connect(self.sqlite_file)
             connection.connection.backup(target)
             target.close()
-            database_url = f"sqlite:///{self._sqlite_file}"
+            database_url = f"sqlite:///{self.sqlite_file}"
         else:
             s = connection.settings_dict
             user = quote(s["USER"] or "", safe="")
@@ -86,10 +86,10 @@ class AppServer:
 
     def sync_back(self) -> None:
         """Make the server's writes visible to this test's database connection (a no-op on PostgreSQL)."""
-        if self._sqlite_file is None:
+        if self.sqlite_file is None:
             return
         connection.ensure_connection()
-        source = sqlite3.connect(self._sqlite_file)
+        source = sqlite3.connect(self.sqlite_file)
         source.backup(connection.connection)
         source.close()
 

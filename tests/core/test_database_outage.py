@@ -177,6 +177,7 @@ def test_the_app_answers_503_with_retry_after_and_within_one_connect_timeout(hol
         assert mcp.headers["Retry-After"] == "30"
         assert page.status_code == 503, page.text[:300]
         assert page.headers["Retry-After"] == "30"
+        assert page.headers["content-type"].startswith("text/html") and "in about 30 seconds" in page.text
         assert elapsed < 8, elapsed  # one 1 s connect timeout (plus start-up's), not one per attempt
         for response in (api, mcp, page):
             assert str(hole) not in response.text and "postgres" not in response.text
@@ -362,3 +363,73 @@ def test_a_page_whose_connection_the_database_drops_mid_request_answers_503_with
     assert killed
     assert response.status_code == 503, response.content[:300]
     assert response["Retry-After"]
+
+
+# -- what a browser gets -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def database_fails_on(table: str):
+    """Every query on ``table`` raises DatabaseUnavailable, as an outage mid-request does (any database)."""
+
+    def fail(execute, sql, params, many, context):
+        if table in sql:
+            raise DatabaseUnavailable("test outage")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(fail):
+        yield
+
+
+def _style_hash_allowed(response) -> bool:
+    import base64
+    import hashlib
+    import re
+
+    style = re.search(r"<style>(.*?)</style>", response.content.decode(), re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    policy = response["Content-Security-Policy"]
+    style_src = next(part for part in policy.split(";") if part.strip().startswith("style-src"))
+    return f"'sha256-{digest}'" in style_src and "'unsafe-inline'" not in style_src
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/tasks/", "/admin/"])
+def test_a_browser_gets_a_small_html_page_with_retry_after_during_an_outage(client, user_a, path):
+    user_a.is_staff = user_a.is_superuser = True
+    user_a.save()
+    client.force_login(user_a)
+    with database_fails_on("auth_user"):  # the session's user, read by every signed-in page
+        response = client.get(path, HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
+    assert response.status_code == 503
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+    assert response["Retry-After"] == str(DatabaseUnavailable.retry_after())
+    body = response.content.decode()
+    assert body.startswith("<!doctype html>") and "<script" not in body and "<link" not in body
+    assert "The database is unavailable; try again in a few seconds." in body
+    assert f"in about {response['Retry-After']} seconds" in body
+    assert _style_hash_allowed(response)  # the project's CSP holds: no 'unsafe-inline'
+    assert response["Cache-Control"] == "no-store"
+
+
+@pytest.mark.django_db
+def test_during_an_outage_the_api_and_json_clients_keep_the_json_shape(client, user_a):
+    client.force_login(user_a)
+    with database_fails_on("auth_user"):
+        api = client.get("/api/v1/tasks/", HTTP_ACCEPT="text/html")
+        fetch = client.get("/tasks/", HTTP_ACCEPT="application/json")
+    for response in (api, fetch):
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "service_unavailable"
+        assert response["Retry-After"]
+
+
+@pytest.mark.django_db
+def test_an_outage_met_while_saving_the_session_is_the_same_503_page(client, user_a, settings):
+    settings.SESSION_SAVE_EVERY_REQUEST = True  # the session middleware saves it after the view
+    client.force_login(user_a)
+    client.raise_request_exception = False  # answered by handler500, as a real server does
+    with database_fails_on("django_session"):
+        response = client.get("/healthz")  # the view itself never touches the database
+    assert response.status_code == 503, response.content[:200]
+    assert response["Retry-After"] and response["Content-Type"].startswith("text/html")
