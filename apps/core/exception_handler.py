@@ -44,7 +44,9 @@ def _message_from_detail(detail: Any) -> str:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DatabaseUnavailable):  # logged once per interval by database_outage
         body, wait = database_unavailable()
-        return Response(body, status=503, headers={"Retry-After": wait})
+        response = Response(body, status=503, headers={"Retry-After": wait})
+        response._has_been_logged = True  # the outage is (once per interval): no Django ERROR line per 503
+        return response
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.extra), status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):

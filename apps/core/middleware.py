@@ -81,6 +81,7 @@ def database_unavailable_response(request: HttpRequest) -> HttpResponse:
         response._csp_update = {"style-src": [_OUTAGE_STYLE_SOURCE]}  # django-csp adds it to this response only
     response["Retry-After"] = wait
     response["Cache-Control"] = "no-store"
+    response._has_been_logged = True  # the outage is (once per interval): no Django ERROR line per 503
     return response
 
 

@@ -433,3 +433,16 @@ def test_an_outage_met_while_saving_the_session_is_the_same_503_page(client, use
         response = client.get("/healthz")  # the view itself never touches the database
     assert response.status_code == 503, response.content[:200]
     assert response["Retry-After"] and response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
+def test_an_outage_503_adds_no_error_line_per_request(client, user_a, caplog):
+    # The outage is logged once per interval (apps.core.outage); Django's own "Service
+    # Unavailable: /path" ERROR line for every 503 buried the log during one.
+    caplog.set_level("WARNING", logger="django.request")
+    client.force_login(user_a)
+    with database_fails_on("auth_user"):
+        responses = [client.get(path, HTTP_ACCEPT=accept) for path, accept in
+                     (("/tasks/", "text/html"), ("/api/v1/tasks/", "application/json"), ("/tasks/", "application/json"))]  # fmt: skip
+    assert [r.status_code for r in responses] == [503, 503, 503]
+    assert not [r for r in caplog.records if r.name == "django.request"], caplog.text
