@@ -296,3 +296,17 @@ def test_a_tool_whose_database_went_away_is_a_service_unavailable_tool_error_not
     assert outcome.structured["error"]["extra"]["retry_after"] >= 1
     assert "unavailable" in outcome.content_text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # the outage logs itself, once
+
+
+@db
+def test_an_audit_write_lost_to_an_outage_logs_no_traceback_per_call(user_a, monkeypatch, caplog):
+    from apps.core.outage import DatabaseUnavailable
+
+    def unavailable(**kwargs):
+        raise DatabaseUnavailable("test")
+
+    monkeypatch.setattr(server_module, "audit_record", unavailable)
+    with caplog.at_level(logging.ERROR, logger="apps.mcp_tools.server"):
+        outcome = mcp_tool_call(user=user_a, name="list_tasks", arguments={})
+    assert not outcome.is_error  # the call itself happened
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # the outage logs itself, once
