@@ -100,6 +100,11 @@ UsageOutputSerializer = inline_serializer(
 )
 
 
+def _decimal_text(value) -> str:
+    # Fixed-point, as the schema's pattern says: str() writes 0.00000001 as "1E-8".
+    return format(value, "f")
+
+
 class UsageApi(APIView):
     @extend_schema(
         operation_id="usage_retrieve",
@@ -110,14 +115,14 @@ class UsageApi(APIView):
     def get(self, request):
         params = validated_query(UsageParamsSerializer, request)
         days = [
-            {**row, "day": row["day"].isoformat(), "cost": str(row["cost"])}
+            {**row, "day": row["day"].isoformat(), "cost": _decimal_text(row["cost"])}
             for row in usage_by_day(user=request.user, days=params["days"])
         ]
         models = [
-            {**row, "cost": str(row["cost"])} for row in usage_totals_by_model(user=request.user, days=params["days"])
+            {**row, "cost": _decimal_text(row["cost"])} for row in usage_totals_by_model(user=request.user, days=params["days"])
         ]
         conversations = [
-            {**row, "cost": str(row["cost"])}
+            {**row, "cost": _decimal_text(row["cost"])}
             for row in usage_totals_by_conversation(user=request.user, days=params["days"])
         ]
         cache = usage_cache_summary(user=request.user, days=params["days"])
@@ -127,7 +132,7 @@ class UsageApi(APIView):
                 "models": models,
                 "conversations": conversations,
                 "quotas": usage_quota_status(user=request.user),
-                "cache": {**cache, "cost_saved": str(cache["cost_saved"])},
+                "cache": {**cache, "cost_saved": _decimal_text(cache["cost_saved"])},
             }
         )
 

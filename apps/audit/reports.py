@@ -55,7 +55,7 @@ def report_summary(*, start: datetime, end: datetime) -> dict:
         )
         return [
             {**{g.replace("user__", ""): r[g] for g in group}, "calls": r["calls"], "input_tokens": r["input_tokens"] or 0,
-             "output_tokens": r["output_tokens"] or 0, "cost": str((r["cost"] or Decimal("0")).quantize(_CENT_MICRO))}
+             "output_tokens": r["output_tokens"] or 0, "cost": format((r["cost"] or Decimal("0")).quantize(_CENT_MICRO), "f")}
             for r in rows
         ]  # fmt: skip
 

@@ -12,6 +12,13 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent, UsageRecord
 
+_COST_PLACES = Decimal("1e-8")  # UsageRecord.cost's decimal places
+
+
+def _cost(total: Decimal | None) -> Decimal:
+    """A summed cost at the column's precision: SQLite sums decimals as floats (0.00000585000000000000)."""
+    return (total or Decimal("0")).quantize(_COST_PLACES)
+
 
 def usage_by_day(*, user, days: int = 30) -> list[dict]:
     """Tokens and cost per day and provider over the last ``days`` days, oldest first."""
@@ -29,7 +36,7 @@ def usage_by_day(*, user, days: int = 30) -> list[dict]:
             "provider": row["provider"],
             "input_tokens": row["input_tokens"] or 0,
             "output_tokens": row["output_tokens"] or 0,
-            "cost": row["cost"] or Decimal("0"),
+            "cost": _cost(row["cost"]),
         }
         for row in rows
     ]
@@ -92,7 +99,7 @@ def usage_cache_summary(*, user=None, days: int = 30) -> dict:
         "misses": misses,
         "calls_saved": hits,
         "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
-        "cost_saved": totals["cost_saved"] or Decimal("0"),
+        "cost_saved": _cost(totals["cost_saved"]),
     }
 
 
@@ -142,7 +149,7 @@ def _totals(queryset, *group: str) -> list[dict]:
     )
     return [
         {**{g: row[g] for g in group}, "calls": row["calls"], "input_tokens": row["input_tokens"] or 0,
-         "output_tokens": row["output_tokens"] or 0, "cost": row["cost"] or Decimal("0")}
+         "output_tokens": row["output_tokens"] or 0, "cost": _cost(row["cost"])}
         for row in rows
     ]  # fmt: skip
 

@@ -460,3 +460,21 @@ def test_a_nul_in_audited_text_is_stored_replaced_so_the_event_is_not_lost(user_
     event = AuditEvent.objects.get(action="test.nul")
     assert (event.target_id, event.metadata) == ("x\ufffd", {"k\ufffd": ["v\ufffd"]})
     assert chain_verify().ok
+
+
+def test_usage_costs_are_given_to_the_columns_eight_places(db):
+    # SQLite sums a decimal column as a float ("0.00000585000000000000"), which broke the
+    # documented pattern ^-?\d{0,6}(?:\.\d{0,8})?$ (schemathesis's stateful phase found it).
+    import re
+
+    from apps.audit.services import usage_record
+
+    user = make_user("costs")
+    for cost in ("0.00000195", "0.00000195", "0.00000195", "0.0000468", "0.00000001"):
+        usage_record(user=user, provider="openai", model="m", input_tokens=1, output_tokens=1, cost=Decimal(cost),
+                     cached=True, cost_saved=Decimal(cost))  # fmt: skip
+    usage = APIClient(HTTP_AUTHORIZATION=f"Bearer {make_token(user)}").get("/api/v1/usage/").json()
+    costs = [row["cost"] for part in ("days", "models", "conversations") for row in usage[part]]
+    costs.append(usage["cache"]["cost_saved"])
+    assert costs and all(re.fullmatch(r"-?\d{0,6}(?:\.\d{0,8})?", c) for c in costs), costs
+    assert usage["days"][0]["cost"] == "0.00005266"  # fixed-point: "1E-8" for one of them was as wrong
